@@ -1,0 +1,11 @@
+"""Imports every kind module so that each registers itself; `kinds()` is the full table."""
+
+from __future__ import annotations
+
+from checks.base import KINDS, KindSpec
+
+
+def kinds() -> dict[str, KindSpec]:
+    from checks import dns, http, tcp, tls  # noqa: F401  (registration side effect)
+
+    return KINDS

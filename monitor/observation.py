@@ -1,0 +1,98 @@
+"""The shared vocabulary: failure reasons, target states and the Observation a check returns.
+
+Every other part of outagemon imports from here; nothing else is shared sideways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Reason(StrEnum):
+    """Why a probe ended the way it did. A closed set: it is a metric label."""
+
+    OK = "ok"
+    DNS_ERROR = "dns_error"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS_ERROR = "tls_error"
+    TIMEOUT = "timeout"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    RATE_LIMITED = "rate_limited"
+    GEO_BLOCKED = "geo_blocked"
+    MAINTENANCE = "maintenance"
+    INVALID_RESPONSE = "invalid_response"
+    ASSERTION_FAILED = "assertion_failed"
+    RPC_ERROR = "rpc_error"
+    STALE = "stale"
+    LAGGING = "lagging"
+    WRONG_CHAIN = "wrong_chain"
+    SYNCING = "syncing"
+    DEGRADED = "degraded"
+    ERROR = "error"
+
+    @property
+    def is_success(self) -> bool:
+        """The target answered correctly (possibly slowly)."""
+        return self in (Reason.OK, Reason.DEGRADED)
+
+
+class State(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    MAINTENANCE = "maintenance"
+    UNKNOWN = "unknown"
+
+
+class Phase(StrEnum):
+    """Parts of a request whose duration is measured separately."""
+
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    TTFB = "ttfb"
+    TRANSFER = "transfer"
+
+
+class Fact:
+    """Well-known keys of Observation.facts that other parts (metrics, API) understand."""
+
+    HTTP_STATUS = "http_status"  # int: last HTTP status code
+    CERT_EXPIRY = "cert_expiry"  # float: certificate notAfter, unix seconds
+    CERT_DAYS_LEFT = "cert_days_left"  # float
+    CLOCK_SKEW = "clock_skew"  # float seconds: remote clock minus local clock
+    RATE_LIMIT_USED_RATIO = "rate_limit_used_ratio"  # float 0..1
+    RETRY_AFTER = "retry_after"  # float seconds the target asked us to wait
+    RESOLVED = "resolved"  # list[str]: DNS answers
+    PEER = "peer"  # str: address actually connected to
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The immutable result of one probe (or one snapshot of a stream).
+
+    `latency` is None when the target gave no answer at all. `detail` is human text that
+    has already been passed through the redactor; it never goes into a metric label.
+    """
+
+    target: str
+    started_at: float  # wall clock, unix seconds
+    reason: Reason
+    latency: float | None = None
+    detail: str = ""
+    phases: Mapping[str, float] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.reason.is_success
+
+    @property
+    def retry_after(self) -> float | None:
+        value = self.facts.get(Fact.RETRY_AFTER)
+        return float(value) if value is not None else None
