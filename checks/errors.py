@@ -8,6 +8,7 @@ import socket
 import ssl
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from monitor.observation import Reason
 from monitor.redact import scrub
@@ -15,9 +16,13 @@ from monitor.redact import scrub
 _MAX_DETAIL = 300
 
 
+def _clean(text: str) -> str:
+    """One line, secrets masked, bounded: aiohttp's messages span lines and may quote URLs."""
+    return scrub(" ".join(text.split()))[:_MAX_DETAIL]
+
+
 def _text(exc: BaseException) -> str:
-    message = str(exc) or type(exc).__name__
-    return scrub(message)[:_MAX_DETAIL]
+    return _clean(str(exc)) or type(exc).__name__
 
 
 def classify_exception(exc: BaseException, *, connected: bool) -> tuple[Reason, str]:
@@ -43,10 +48,17 @@ def classify_exception(exc: BaseException, *, connected: bool) -> tuple[Reason, 
         return Reason.CONNECT_TIMEOUT, "connect timed out"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return Reason.ERROR, "server closed the connection without a response"
-    if isinstance(os_error, ConnectionResetError) or isinstance(exc, aiohttp.ClientOSError) and (
+    if isinstance(os_error, ConnectionResetError) or (isinstance(exc, aiohttp.ClientOSError) and (
         exc.errno == errno.ECONNRESET
-    ):
+    )):
         return Reason.ERROR, "connection reset by peer"
+    if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
+        exc.__cause__, HttpProcessingError
+    ):
+        # aiohttp's parser rejected the status line or headers (garbage, oversized, ...).
+        return Reason.INVALID_RESPONSE, f"malformed response: {_clean(exc.__cause__.message)}"
+    if isinstance(exc, aiohttp.RedirectClientError):
+        return Reason.INVALID_RESPONSE, "redirect to an invalid or non-HTTP URL"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return Reason.INVALID_RESPONSE, f"broken response body: {_text(exc)}"
     if isinstance(exc, aiohttp.InvalidURL):

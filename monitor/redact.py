@@ -148,7 +148,9 @@ class SecretURL:
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.no_info_after_validator_function(
             cls._validate,
-            core_schema.union_schema([core_schema.is_instance_schema(cls), core_schema.str_schema()]),
+            core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), core_schema.str_schema()]
+            ),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 lambda v: v.redacted if isinstance(v, SecretURL) else str(v)
             ),

@@ -78,7 +78,7 @@ StaticLabels = Annotated[dict[str, str], AfterValidator(_check_labels)]
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class AlertSettings(Strict):

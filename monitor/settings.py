@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from checks.registry import kinds
 from monitor.redact import SECRETS, SecretURL
@@ -16,6 +19,7 @@ from monitor.schema import (
     StaticLabels,
     Strict,
     TargetBase,
+    format_duration,
 )
 
 DEFAULT_INTERVAL = 30.0
@@ -82,11 +86,33 @@ class Notifier(Strict):
         return self
 
 
+def _timestamp_input(value: Any) -> Any:
+    # pydantic would also take unix numbers; a window is written as RFC 3339 text
+    # (YAML may already have turned an unquoted one into a datetime).
+    if not isinstance(value, str | datetime):
+        raise ValueError("a time is an RFC 3339 string such as 2026-12-01T02:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_input)]
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is not None:
+        fields = value.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(
+                f"invalid cron {value!r}: use 5 fields (minute hour day month weekday)"
+            )
+    return value
+
+
 class MaintenanceWindow(Strict):
     targets: list[str] = Field(min_length=1)  # names or globs
-    start: str | None = None  # RFC 3339
-    end: str | None = None
-    cron: str | None = None
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+    cron: Annotated[str | None, BeforeValidator(_check_cron)] = None
     duration: PositiveDuration | None = None
     reason: str | None = None
 
@@ -100,6 +126,8 @@ class MaintenanceWindow(Strict):
             raise ValueError("a fixed window needs both start and end")
         if recurring and not (self.cron and self.duration):
             raise ValueError("a recurring window needs both cron and duration")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
         return self
 
 
@@ -142,27 +170,21 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> Config:
-        seen: set[str] = set()
-        filled: list[TargetBase] = []
-        for target in self.targets:
-            if target.name in seen:
-                raise ValueError(f"target name {target.name!r} is used twice")
-            seen.add(target.name)
-            filled.append(self._with_defaults(target))
+        filled = [self._with_defaults(target) for target in self.targets]
+        errors = [
+            *_duplicate_names("targets", [t.name for t in filled]),
+            *_duplicate_names("notifiers", [n.name for n in self.notifiers]),
+            *_timeouts_within_interval(filled),
+        ]
+        if errors:
+            # Raised as a ValidationError so that every problem keeps its own location.
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         object.__setattr__(self, "targets", filled)
-        names = [n.name for n in self.notifiers]
-        if len(names) != len(set(names)):
-            raise ValueError("notifier names must be unique")
         return self
 
     def _with_defaults(self, target: TargetBase) -> TargetBase:
         interval = target.interval or type(target).default_interval or self.defaults.interval
         timeout = target.timeout or min(self.defaults.timeout, interval)
-        if timeout > interval:
-            raise ValueError(
-                f"target {target.name!r}: timeout ({timeout:g}s) is longer than its interval "
-                f"({interval:g}s)"
-            )
         alert = AlertSettings.model_construct(
             failure_threshold=target.alert.failure_threshold
             or self.alerts.defaults.failure_threshold,
@@ -177,7 +199,39 @@ class Config(Strict):
         )
 
     def target(self, name: str) -> TargetBase:
-        for target in self.targets:
+        targets: list[TargetBase] = self.targets
+        for target in targets:
             if target.name == name:
                 return target
         raise KeyError(name)
+
+
+def _duplicate_names(section: str, names: list[str]) -> list[InitErrorDetails]:
+    first_index: dict[str, int] = {}
+    errors: list[InitErrorDetails] = []
+    for index, name in enumerate(names):
+        if name in first_index:
+            error = PydanticCustomError(
+                "duplicate_name",
+                "name '{name}' is already used by {section}[{first}]",
+                {"name": name, "section": section, "first": first_index[name]},
+            )
+            errors.append({"type": error, "loc": (section, index, "name"), "input": name})
+        first_index.setdefault(name, index)
+    return errors
+
+
+def _timeouts_within_interval(targets: list[TargetBase]) -> list[InitErrorDetails]:
+    errors: list[InitErrorDetails] = []
+    for index, target in enumerate(targets):
+        if target.timeout_s > target.interval_s:
+            error = PydanticCustomError(
+                "timeout_too_long",
+                "timeout ({timeout}) is longer than the interval ({interval})",
+                {"timeout": format_duration(target.timeout_s),
+                 "interval": format_duration(target.interval_s)},
+            )
+            errors.append(
+                {"type": error, "loc": ("targets", index, "timeout"), "input": target.timeout_s}
+            )
+    return errors

@@ -1,0 +1,131 @@
+"""Command line: run, check, validate, simulate, demo (SPEC section 2).
+
+Exit codes: 0 success, 1 a check failed (or the daemon could not start), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__, logs
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DEFAULT_LISTEN = "0.0.0.0:9717"
+DEFAULT_STATE = "outagemon.db"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    from monitor.schema import split_address
+
+    try:
+        host, port = split_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"invalid port in {text!r}")
+    return host or "0.0.0.0", port
+
+
+def _parse_shard(text: str) -> object:
+    from monitor.shard import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-format", choices=["json", "console"], default="json",
+                        help="JSON lines (default) or console output for humans")
+    common.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    config_arg = argparse.ArgumentParser(add_help=False)
+    config_arg.add_argument("-c", "--config", default=None,
+                            help="config file (default: $OUTAGEMON_CONFIG or the built-in one)")
+
+    parser = argparse.ArgumentParser(
+        prog="outagemon",
+        description="Outage monitor for exchange APIs, RPC providers and status pages.",
+    )
+    parser.add_argument("--version", action="version", version=f"outagemon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[common, config_arg], help="run the daemon")
+    run.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
+                     help=f"HTTP address for /metrics and the API (default {DEFAULT_LISTEN})")
+    run.add_argument("--state", default=DEFAULT_STATE, help="SQLite state file")
+    run.add_argument("--shard", type=_parse_shard, default=None,
+                     help="I/N: probe only the targets whose name hashes to shard I of N")
+
+    check = sub.add_parser("check", parents=[common, config_arg],
+                           help="probe targets once and print the results")
+    check.add_argument("targets", nargs="*", metavar="TARGET", help="names (default: all)")
+    check.add_argument("--json", action="store_true", help="print a JSON array")
+
+    sub.add_parser("validate", parents=[common, config_arg], help="validate the config")
+
+    simulate = sub.add_parser("simulate", parents=[common],
+                              help="serve a simulated world on loopback")
+    simulate.add_argument("--scenario", default=None)
+    simulate.add_argument("--listen", type=parse_listen, default=parse_listen("127.0.0.1:9800"))
+    simulate.add_argument("--list", action="store_true", help="list the scenarios")
+
+    demo = sub.add_parser("demo", parents=[common],
+                          help="simulate plus run against it, in one process")
+    demo.add_argument("--scenario", default=None)
+    demo.add_argument("--listen", type=parse_listen, default=parse_listen("127.0.0.1:9717"))
+    demo.add_argument("--state", default=DEFAULT_STATE)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.configure(args.log_format, args.log_level)
+    if args.command == "validate":
+        from monitor.config import validate_command
+
+        return validate_command(args.config)
+    if args.command == "check":
+        from monitor.commands.check import check_command
+
+        return check_command(args.config, args.targets, as_json=args.json)
+    if args.command == "run":
+        from monitor.commands.run import run_command
+
+        host, port = args.listen
+        return run_command(args.config, host=host, port=port, state=args.state,
+                           shard=args.shard)
+    if args.command == "simulate":
+        from monitor.commands.simulate import simulate_command
+
+        host, port = args.listen
+        return simulate_command(args.scenario, host=host, port=port, list_only=args.list)
+    if args.command == "demo":
+        from monitor.commands.demo import demo_command
+
+        host, port = args.listen
+        return demo_command(args.scenario, host=host, port=port, state=args.state)
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def run_async(coro: object) -> int:
+    """Run on uvloop when it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - optional speed-up
+        return int(asyncio.run(coro))  # type: ignore[arg-type]
+    return int(uvloop.run(coro))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

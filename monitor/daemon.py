@@ -1,0 +1,185 @@
+"""The running daemon: targets, their checks and health, the scheduler, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from checks.base import Check, CheckEnv
+from checks.registry import kinds
+from monitor import __version__
+from monitor.clock import Clock, RealClock
+from monitor.health import Health, StateChange
+from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry
+from monitor.observation import Observation, State
+from monitor.scheduler import Scheduler
+from monitor.schema import TargetBase
+from monitor.settings import Config
+from monitor.shard import Shard
+from monitor.store import Store
+
+log = structlog.get_logger("outagemon")
+
+ConfigLoader = Callable[[], Config]
+
+
+@dataclass
+class TargetRun:
+    """One target as it runs: its definition, check, health and accumulated metrics."""
+
+    target: TargetBase
+    check: Check
+    health: Health
+    metrics: TargetMetrics
+    fingerprint: str
+    probes: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        loader: ConfigLoader | None = None,
+        clock: Clock | None = None,
+        state_path: str = "outagemon.db",
+        shard: Shard | None = None,
+    ) -> None:
+        self.config = config
+        self._loader = loader
+        self.clock = clock or RealClock()
+        self.shard = shard
+        self.runs: dict[str, TargetRun] = {}
+        self.daemon_metrics = DaemonMetrics()
+        self.store = Store(state_path, history_per_target=config.server.history_per_target)
+        self.scheduler = Scheduler(
+            self.clock,
+            max_concurrency=config.defaults.max_concurrency,
+            on_result=self._on_result,
+            on_lag=self.daemon_metrics.scheduler_lag.observe,
+        )
+        self.collector = OutagemonCollector(
+            self.targets, self.daemon_metrics, version=__version__, vantage=config.vantage
+        )
+        self.registry = make_registry(self.collector)
+        self._reload_lock = asyncio.Lock()
+        self.started_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.started_at = self.clock.wall()
+        for target in self._my_targets(self.config):
+            await self._add(target)
+        log.info("daemon started", targets=len(self.runs), vantage=self.config.vantage,
+                 shard=str(self.shard) if self.shard else None)
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await asyncio.gather(*(run.check.close() for run in self.runs.values()),
+                             return_exceptions=True)
+        await self.store.close()
+        log.info("daemon stopped")
+
+    async def reload(self) -> ReloadResult:
+        """Load the config again; targets whose definition did not change keep their state."""
+        if self._loader is None:
+            raise RuntimeError("this daemon has no config source to reload from")
+        async with self._reload_lock:
+            new_config = self._loader()
+            result = await self._apply(new_config)
+        log.info("config reloaded", added=len(result.added), removed=len(result.removed),
+                 changed=len(result.changed), unchanged=len(result.unchanged))
+        return result
+
+    # -- views -------------------------------------------------------------------------
+
+    def targets(self) -> Iterator[TargetRun]:
+        return iter(list(self.runs.values()))
+
+    def ready(self) -> bool:
+        """Config loaded and every target probed at least once."""
+        return self.started_at is not None and all(run.probes for run in self.runs.values())
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _my_targets(self, config: Config) -> list[TargetBase]:
+        if self.shard is None:
+            return list(config.targets)
+        return [t for t in config.targets if self.shard.owns(t.name)]
+
+    async def _apply(self, new_config: Config) -> ReloadResult:
+        wanted = {t.name: t for t in self._my_targets(new_config)}
+        result = ReloadResult()
+        for name in list(self.runs):
+            if name not in wanted:
+                await self._remove(name)
+                result.removed.append(name)
+        for name, target in wanted.items():
+            current = self.runs.get(name)
+            if current is None:
+                await self._add(target)
+                result.added.append(name)
+            elif current.fingerprint != target.fingerprint():
+                await self._remove(name)
+                await self._add(target)
+                result.changed.append(name)
+            else:
+                result.unchanged.append(name)
+        self.config = new_config
+        return result
+
+    async def _add(self, target: TargetBase) -> None:
+        env = CheckEnv(clock=self.clock, user_agent=f"outagemon/{__version__}",
+                       vantage=self.config.vantage)
+        check = kinds()[target.kind].build(target, env)
+        assert target.alert.failure_threshold and target.alert.success_threshold
+        health = Health(target.name, failure_threshold=target.alert.failure_threshold,
+                        success_threshold=target.alert.success_threshold,
+                        interval=target.interval_s)
+        run = TargetRun(target, check, health, TargetMetrics.for_target(target),
+                        target.fingerprint())
+        self.runs[target.name] = run
+        await check.start()
+        self.scheduler.add(target.name, interval=target.interval_s, timeout=target.timeout_s,
+                           probe=check.probe, not_before=health.not_before)
+
+    async def _remove(self, name: str) -> None:
+        run = self.runs.pop(name)
+        await self.scheduler.remove(name)
+        await run.check.close()
+
+    def _on_result(self, name: str, obs: Observation) -> None:
+        run = self.runs.get(name)
+        if run is None:
+            return
+        run.probes += 1
+        run.metrics.record(obs)
+        change = run.health.observe(obs, self.clock.monotonic())
+        log.debug("probe", target=name, reason=obs.reason.value, latency=obs.latency,
+                  detail=obs.detail)
+        if change is not None:
+            self._log_change(change)
+            self.store.record(change)
+
+    @staticmethod
+    def _log_change(change: StateChange) -> None:
+        emit = log.warning if change.new is State.DOWN else log.info
+        emit("target state changed", target=change.target, old=change.old.value,
+             new=change.new.value, reason=change.reason.value, detail=change.detail)

@@ -1,0 +1,201 @@
+"""Prometheus exposition (SPEC section 5).
+
+Target metrics are kept as plain numbers next to each target and turned into metric
+families only when scraped, so a probe costs a few dict updates and label sets can differ
+per target (static labels).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from monitor.health import Health
+from monitor.observation import Fact, Observation, Reason, State
+from monitor.schema import TargetBase
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+Labels = Mapping[str, str]
+
+
+class Histogram:
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)  # per bucket, not cumulative
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        index = bisect.bisect_left(self.bounds, value)
+        if index < len(self.counts):
+            self.counts[index] += 1
+        self.count += 1
+        self.sum += value
+
+    def add_to(self, metric: Metric, name: str, labels: Labels) -> None:
+        cumulative = 0
+        for bound, count in zip(self.bounds, self.counts, strict=True):
+            cumulative += count
+            metric.add_sample(f"{name}_bucket", {**labels, "le": _le(bound)}, cumulative)
+        metric.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, self.count)
+        metric.add_sample(f"{name}_count", dict(labels), self.count)
+        metric.add_sample(f"{name}_sum", dict(labels), self.sum)
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+@dataclass
+class TargetMetrics:
+    """Accumulated numbers of one target; updated on every observation."""
+
+    labels: dict[str, str]
+    probes: dict[Reason, int] = field(default_factory=lambda: {Reason.OK: 0})
+    duration: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
+    phases: Mapping[str, float] = field(default_factory=dict)
+    http_status: int | None = None
+    # Last known values: a failed probe does not make a certificate's expiry unknown.
+    sticky: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def for_target(cls, target: TargetBase) -> TargetMetrics:
+        labels = {"target": target.name, "kind": target.kind, "provider": target.provider_label}
+        labels.update(target.labels)
+        return cls(labels=labels)
+
+    def record(self, obs: Observation) -> None:
+        self.probes[obs.reason] = self.probes.get(obs.reason, 0) + 1
+        if obs.latency is not None:
+            self.duration.observe(obs.latency)
+        self.phases = obs.phases
+        status = obs.facts.get(Fact.HTTP_STATUS)
+        self.http_status = status if isinstance(status, int) else None
+        for fact in (Fact.CERT_EXPIRY, Fact.CLOCK_SKEW, Fact.RATE_LIMIT_USED_RATIO):
+            value = obs.facts.get(fact)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self.sticky[fact] = float(value)
+
+
+class TargetView(Protocol):
+    @property
+    def metrics(self) -> TargetMetrics: ...
+
+    @property
+    def health(self) -> Health: ...
+
+
+@dataclass
+class DaemonMetrics:
+    scheduler_lag: Histogram = field(default_factory=lambda: Histogram(LAG_BUCKETS))
+
+
+_STICKY_GAUGES = (
+    (Fact.CERT_EXPIRY, "outagemon_cert_expiry_timestamp_seconds",
+     "notAfter of the target's TLS certificate, unix seconds."),
+    (Fact.CLOCK_SKEW, "outagemon_clock_skew_seconds",
+     "Remote clock minus local clock, seconds (positive: remote is ahead)."),
+    (Fact.RATE_LIMIT_USED_RATIO, "outagemon_rate_limit_used_ratio",
+     "Share of the venue's rate limit used, 0 to 1."),
+)
+
+
+class OutagemonCollector(Collector):
+    def __init__(
+        self,
+        targets: Callable[[], Iterable[TargetView]],
+        daemon: DaemonMetrics,
+        *,
+        version: str,
+        vantage: str,
+    ) -> None:
+        self._targets = targets
+        self._daemon = daemon
+        self._version = version
+        self._vantage = vantage
+
+    def collect(self) -> Iterator[Metric]:
+        views = list(self._targets())
+        yield from self._state_metrics(views)
+        yield from self._probe_metrics(views)
+        yield from self._fact_metrics(views)
+        lag = Metric("outagemon_scheduler_lag_seconds",
+                     "How late probes start against their schedule.", "histogram")
+        self._daemon.scheduler_lag.add_to(lag, lag.name, {})
+        yield lag
+        info = Metric("outagemon_build_info", "outagemon version and vantage point.", "gauge")
+        info.add_sample("outagemon_build_info",
+                        {"version": self._version, "vantage": self._vantage}, 1)
+        yield info
+
+    def _state_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        up = Metric("outagemon_up", "1 when the target is up or degraded, 0 otherwise.", "gauge")
+        state = Metric("outagemon_target_state", "Current state of the target (state set).",
+                       "gauge")
+        maintenance = Metric("outagemon_maintenance", "1 while the target is in maintenance.",
+                             "gauge")
+        last_success = Metric("outagemon_last_success_timestamp_seconds",
+                              "Unix time of the last successful probe.", "gauge")
+        for view in views:
+            labels = view.metrics.labels
+            current = view.health.state
+            if current is not State.UNKNOWN:
+                up.add_sample(up.name, labels, 1 if current in (State.UP, State.DEGRADED) else 0)
+            for candidate in State:
+                state.add_sample(state.name, {**labels, "state": candidate.value},
+                                 1 if candidate is current else 0)
+            maintenance.add_sample(maintenance.name, labels,
+                                   1 if current is State.MAINTENANCE else 0)
+            if view.health.last_success is not None:
+                last_success.add_sample(last_success.name, labels, view.health.last_success)
+        yield from (up, state, maintenance, last_success)
+
+    def _probe_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        probes = Metric("outagemon_probes", "Probes run, by outcome.", "counter")
+        duration = Metric("outagemon_probe_duration_seconds",
+                          "Duration of probes that got an answer.", "histogram")
+        phases = Metric("outagemon_probe_phase_seconds",
+                        "Duration of each phase of the last probe.", "gauge")
+        for view in views:
+            numbers = view.metrics
+            for reason, count in numbers.probes.items():
+                probes.add_sample("outagemon_probes_total",
+                                  {**numbers.labels, "reason": reason.value}, count)
+            numbers.duration.add_to(duration, duration.name, numbers.labels)
+            for phase, seconds in numbers.phases.items():
+                phases.add_sample(phases.name, {**numbers.labels, "phase": phase}, seconds)
+        yield from (probes, duration, phases)
+
+    def _fact_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        status = Metric("outagemon_http_status_code", "HTTP status of the last response.",
+                        "gauge")
+        sticky = {fact: Metric(name, doc, "gauge") for fact, name, doc in _STICKY_GAUGES}
+        for view in views:
+            numbers = view.metrics
+            if numbers.http_status is not None:
+                status.add_sample(status.name, numbers.labels, numbers.http_status)
+            for fact, value in numbers.sticky.items():
+                metric = sticky[fact]
+                metric.add_sample(metric.name, numbers.labels, value)
+        yield status
+        yield from sticky.values()
+
+
+def make_registry(collector: OutagemonCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

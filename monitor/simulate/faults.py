@@ -1,0 +1,236 @@
+"""The faults a simulated venue can be told to have: their names, parameters and bookkeeping.
+
+A fault is active from injection until it is cleared, explicitly or when its duration ends.
+Each venue keeps its own FaultBook; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MIB = 1024 * 1024
+
+OVERLOADED_BODY = (
+    '{"code":-1008,"msg":"Server is currently overloaded with other requests. '
+    'Please try again in a few minutes."}'
+)
+TOO_MUCH_WEIGHT_BODY = (
+    '{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight '
+    'per 1 MINUTE. Please use the websocket for live updates to avoid polling the API."}'
+)
+IP_BANNED_BODY = (
+    '{"code":-1003,"msg":"Way too much request weight used; IP banned until {until}. '
+    'Please use the websocket for live updates to avoid bans."}'
+)
+RESTRICTED_LOCATION_BODY = (
+    '{"code":0,"msg":"Service unavailable from a restricted location according to '
+    "'b. Eligibility' in https://www.binance.com/en/terms. Please contact customer service "
+    'if you believe you received this message in error."}'
+)
+GARBAGE_BODY = b"\x00\xffnot json<html>"
+
+
+class FaultKind(StrEnum):
+    LATENCY = "latency"
+    HTTP_5XX = "http_5xx"
+    RATE_LIMIT = "rate_limit"
+    GEO_BLOCK = "geo_block"
+    RESET = "reset"
+    HANG = "hang"
+    STALL_STREAM = "stall_stream"
+    GARBAGE = "garbage"
+    OVERSIZED = "oversized"
+    MAINTENANCE = "maintenance"
+
+
+# Faults that replace the answer to a REST request (or a WebSocket handshake). The others
+# modify it: latency delays it, maintenance changes the status endpoint, stall_stream only
+# silences open streams.
+ANSWERING_KINDS = frozenset({
+    FaultKind.HTTP_5XX, FaultKind.RATE_LIMIT, FaultKind.GEO_BLOCK, FaultKind.RESET,
+    FaultKind.HANG, FaultKind.GARBAGE, FaultKind.OVERSIZED,
+})
+
+
+class FaultError(ValueError):
+    """An injection that cannot be honoured: unknown venue, fault, parameter or value."""
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyParams(NoParams):
+    ms: float = Field(default=500.0, ge=0, le=600_000)
+
+
+class Http5xxParams(NoParams):
+    status: int = Field(default=503, ge=500, le=599)
+    body: str = OVERLOADED_BODY
+    content_type: str = "application/json"
+
+
+class RateLimitParams(NoParams):
+    retry_after: int = Field(default=5, ge=0, le=86_400)
+    status: Literal[429, 418] = 429
+
+
+class OversizedParams(NoParams):
+    size: int = Field(default=5 * MIB, ge=1, le=1024 * MIB, description="body size in bytes")
+    declare_length: bool = Field(default=True, description="send Content-Length, else chunked")
+
+
+PARAMS: Mapping[FaultKind, type[NoParams]] = {
+    FaultKind.LATENCY: LatencyParams,
+    FaultKind.HTTP_5XX: Http5xxParams,
+    FaultKind.RATE_LIMIT: RateLimitParams,
+    FaultKind.GEO_BLOCK: NoParams,
+    FaultKind.RESET: NoParams,
+    FaultKind.HANG: NoParams,
+    FaultKind.STALL_STREAM: NoParams,
+    FaultKind.GARBAGE: NoParams,
+    FaultKind.OVERSIZED: OversizedParams,
+    FaultKind.MAINTENANCE: NoParams,
+}
+
+
+def parse_kind(name: str) -> FaultKind:
+    try:
+        return FaultKind(name)
+    except ValueError:
+        known = ", ".join(kind.value for kind in FaultKind)
+        raise FaultError(f"unknown fault {name!r}; known faults: {known}") from None
+
+
+def parse_params(kind: FaultKind, params: Mapping[str, Any]) -> NoParams:
+    try:
+        return PARAMS[kind].model_validate(dict(params))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise FaultError(f"invalid params for {kind.value}: {problems}") from None
+
+
+def parse_path(path: str | None) -> str | None:
+    if path is None or path in ("", "/"):
+        return None
+    if not path.startswith("/"):
+        raise FaultError(f"path {path!r} must start with '/'")
+    return path.rstrip("/")
+
+
+def parse_duration(duration: float | None) -> float | None:
+    if duration is None:
+        return None
+    if not duration > 0:
+        raise FaultError(f"duration must be positive seconds, got {duration!r}")
+    return float(duration)
+
+
+@dataclass(eq=False)
+class Fault:
+    venue: str
+    kind: FaultKind
+    params: NoParams
+    path: str | None  # None: every path; else this path and everything below it
+    duration: float | None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started_at: float = field(default_factory=time.time)
+    # Set when the fault ends, so that requests held by a "hang" are let go.
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def applies_to(self, path: str) -> bool:
+        if self.path is None:
+            return True
+        return path == self.path or path.startswith(self.path + "/")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "venue": self.venue,
+            "fault": self.kind.value,
+            "params": self.params.model_dump(),
+            "path": self.path,
+            "duration_s": self.duration,
+            "started_at": self.started_at,
+            "expires_at": None if self.duration is None else self.started_at + self.duration,
+        }
+
+
+class FaultBook:
+    """The active faults of one venue, in injection order; expiring ones end themselves."""
+
+    def __init__(self, venue: str) -> None:
+        self.venue = venue
+        self._faults: dict[str, Fault] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def __iter__(self) -> Iterator[Fault]:
+        return iter(list(self._faults.values()))
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a fault starts or ends."""
+        self._listeners.append(listener)
+
+    def add(self, kind: FaultKind, params: NoParams, *, path: str | None = None,
+            duration: float | None = None) -> Fault:
+        fault = Fault(self.venue, kind, params, path, duration)
+        self._faults[fault.id] = fault
+        if duration is not None:
+            loop = asyncio.get_running_loop()
+            self._timers[fault.id] = loop.call_later(duration, self.remove, fault.id)
+        self._changed()
+        return fault
+
+    def remove(self, fault_id: str) -> bool:
+        fault = self._faults.pop(fault_id, None)
+        if fault is None:
+            return False
+        timer = self._timers.pop(fault_id, None)
+        if timer is not None:
+            timer.cancel()
+        fault.ended.set()
+        self._changed()
+        return True
+
+    def clear(self) -> int:
+        ids = list(self._faults)
+        for fault_id in ids:
+            self.remove(fault_id)
+        return len(ids)
+
+    def matching(self, path: str) -> list[Fault]:
+        return [fault for fault in self._faults.values() if fault.applies_to(path)]
+
+    def active(self, kind: FaultKind, path: str) -> Fault | None:
+        """The most recent fault of `kind` that applies to `path`."""
+        found = [fault for fault in self.matching(path) if fault.kind is kind]
+        return found[-1] if found else None
+
+    def answering(self, path: str) -> Fault | None:
+        """The most recent fault that replaces the answer for `path`."""
+        found = [fault for fault in self.matching(path) if fault.kind in ANSWERING_KINDS]
+        return found[-1] if found else None
+
+    def delay(self, path: str) -> float:
+        """Seconds of injected latency for `path` (latency faults add up)."""
+        return sum(
+            fault.params.ms / 1000.0
+            for fault in self.matching(path)
+            if isinstance(fault.params, LatencyParams)
+        )
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()

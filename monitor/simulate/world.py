@@ -1,0 +1,222 @@
+"""The simulated world: venues on loopback, each on its own port, plus the control API.
+
+With port=0 every server picks a free port. With a fixed port P the control API listens on P
+and the venues on P+1, P+2, ... in the order given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from monitor.simulate.control import control_app
+from monitor.simulate.exchange import ExchangeVenue
+from monitor.simulate.faults import (
+    Fault,
+    FaultError,
+    parse_duration,
+    parse_kind,
+    parse_params,
+    parse_path,
+)
+from monitor.simulate.scenarios import ScenarioFunction, get_scenario
+
+log = structlog.get_logger("outagemon.simulate")
+
+DEFAULT_VENUES = ("binance-sim",)
+VENUE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
+# How long a stopping server waits for a request still being handled before cancelling it.
+SHUTDOWN_TIMEOUT = 0.2
+
+
+def _base_url(scheme: str, host: str, port: int) -> str:
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+class World:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 venues: Sequence[str] = DEFAULT_VENUES, *, trade_rate: float = 10.0,
+                 time_scale: float = 1.0, seed: int | None = None) -> None:
+        """`time_scale` multiplies every scenario sleep (tests use a small one); `seed` makes
+        prices reproducible."""
+        if not venues:
+            raise ValueError("a world needs at least one venue")
+        for name in venues:
+            if not VENUE_NAME.match(name):
+                raise ValueError(f"invalid venue name {name!r}")
+        if len(set(venues)) != len(venues):
+            raise ValueError(f"duplicate venue names in {list(venues)}")
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.host = host
+        self.port = port
+        self.time_scale = time_scale
+        self._venues = {
+            name: ExchangeVenue(name, trade_rate=trade_rate,
+                                seed=None if seed is None else seed + index)
+            for index, name in enumerate(venues)
+        }
+        self._runners: list[web.AppRunner] = []
+        self._ports: dict[str, int] = {}
+        self._control_port: int | None = None
+        self._scenario: str | None = None
+        self._scenario_task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runners or self._stopped:
+            raise RuntimeError("a world starts once")
+        try:
+            self._control_port = await self._listen(control_app(self), self.port)
+            for index, (name, venue) in enumerate(self._venues.items(), start=1):
+                port = self.port + index if self.port else 0
+                self._ports[name] = await self._listen(venue.app, port)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop everything; held requests and open streams are let go, so this is fast."""
+        self._stopped = True
+        await self._stop_scenario()
+        await asyncio.gather(*(venue.close() for venue in self._venues.values()))
+        runners, self._runners = self._runners, []
+        await asyncio.gather(*(runner.cleanup() for runner in runners))
+        self._ports.clear()
+        self._control_port = None
+
+    async def __aenter__(self) -> World:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def _listen(self, app: web.Application, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self.host, port)
+        await site.start()
+        return int(runner.addresses[0][1])
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def venues(self) -> list[str]:
+        return list(self._venues)
+
+    def venue(self, name: str) -> ExchangeVenue:
+        try:
+            return self._venues[name]
+        except KeyError:
+            raise FaultError(f"unknown venue {name!r}; venues: {', '.join(self._venues)}") from None
+
+    def url(self, venue: str) -> str:
+        """REST base URL of `venue`, like http://127.0.0.1:PORT."""
+        self.venue(venue)
+        if venue not in self._ports:
+            raise RuntimeError("world not started")
+        return _base_url("http", self.host, self._ports[venue])
+
+    def ws_url(self, venue: str) -> str:
+        return self.url(venue).replace("http", "ws", 1) + "/ws"
+
+    @property
+    def control_url(self) -> str:
+        if self._control_port is None:
+            raise RuntimeError("world not started")
+        return _base_url("http", self.host, self._control_port)
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def add_fault(self, venue: str, fault: str, params: Mapping[str, Any] | None = None, *,
+                  path: str | None = None, duration: float | None = None) -> Fault:
+        """Start `fault` on `venue` (for `path` and below only, when given) until cleared or,
+        with `duration`, for that many seconds. Raises FaultError on any invalid input."""
+        book = self.venue(venue).faults
+        kind = parse_kind(fault)
+        return book.add(kind, parse_params(kind, params or {}), path=parse_path(path),
+                        duration=parse_duration(duration))
+
+    def inject(self, venue: str, fault: str, *, path: str | None = None,
+               duration: float | None = None, **params: Any) -> str:
+        """Like add_fault, with the fault's parameters as keywords; returns the fault id."""
+        return self.add_fault(venue, fault, params, path=path, duration=duration).id
+
+    def clear(self, fault_id: str) -> bool:
+        """End one fault; False when it is not active (already ended or never existed)."""
+        return any(venue.faults.remove(fault_id) for venue in self._venues.values())
+
+    def clear_all(self) -> int:
+        return sum(venue.faults.clear() for venue in self._venues.values())
+
+    def faults(self, venue: str | None = None) -> list[Fault]:
+        if venue is not None:
+            return list(self.venue(venue).faults)
+        return [fault for item in self._venues.values() for fault in item.faults]
+
+    # -- scenarios -------------------------------------------------------------------------
+
+    @property
+    def scenario(self) -> str | None:
+        return self._scenario
+
+    def play(self, name: str) -> None:
+        """Run the scenario `name` in the background, instead of any running one."""
+        scenario = get_scenario(name)
+        if self._scenario_task is not None:
+            self._scenario_task.cancel()
+        self._scenario = name
+        self._scenario_task = asyncio.create_task(self._run_scenario(scenario.run),
+                                                  name=f"scenario {name}")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of scenario time."""
+        await asyncio.sleep(seconds * self.time_scale)
+
+    async def _run_scenario(self, run: ScenarioFunction) -> None:
+        try:
+            await run(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("scenario failed", scenario=self._scenario)
+
+    async def _stop_scenario(self) -> None:
+        task, self._scenario_task = self._scenario_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- state -----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        started = self._control_port is not None
+        return {
+            "control_url": self.control_url if started else None,
+            "scenario": self._scenario,
+            "venues": {
+                name: {
+                    "kind": venue.kind,
+                    "url": self.url(name) if started else None,
+                    "ws_url": self.ws_url(name) if started else None,
+                    "faults": [fault.to_json() for fault in venue.faults],
+                }
+                for name, venue in self._venues.items()
+            },
+        }

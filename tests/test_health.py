@@ -1,0 +1,83 @@
+"""Health state machine: thresholds, degraded, maintenance, back-off."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.health import MAX_BACKOFF, Health
+from monitor.observation import Fact, Observation, Reason, State
+
+
+def obs(reason: Reason, at: float = 0.0, **facts: float) -> Observation:
+    return Observation(target="t", started_at=at, reason=reason, latency=0.1, facts=facts)
+
+
+def health(fail: int = 3, succeed: int = 2) -> Health:
+    return Health("t", failure_threshold=fail, success_threshold=succeed, interval=10.0)
+
+
+def feed(h: Health, *reasons: Reason) -> list[State]:
+    states = []
+    for i, reason in enumerate(reasons):
+        h.observe(obs(reason, at=float(i)), now=float(i))
+        states.append(h.state)
+    return states
+
+
+OK, FAIL, SLOW = Reason.OK, Reason.HTTP_5XX, Reason.DEGRADED
+UP, DOWN, DEG, UNK = State.UP, State.DOWN, State.DEGRADED, State.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("reasons", "expected"),
+    [
+        ((OK,), [UP]),
+        ((FAIL, FAIL, FAIL), [UNK, UNK, DOWN]),
+        ((OK, FAIL, FAIL, FAIL), [UP, UP, UP, DOWN]),
+        ((OK, FAIL, FAIL, OK, FAIL, FAIL), [UP, UP, UP, UP, UP, UP]),
+        ((FAIL, FAIL, FAIL, OK, OK), [UNK, UNK, DOWN, DOWN, UP]),
+        ((FAIL, FAIL, FAIL, OK, FAIL, OK, OK), [UNK, UNK, DOWN, DOWN, DOWN, DOWN, UP]),
+        ((OK, SLOW, OK), [UP, DEG, UP]),
+        ((FAIL, FAIL, FAIL, SLOW, SLOW), [UNK, UNK, DOWN, DOWN, DEG]),
+        ((OK, Reason.MAINTENANCE, OK), [UP, State.MAINTENANCE, UP]),
+    ],
+)
+def test_transitions(reasons: tuple[Reason, ...], expected: list[State]) -> None:
+    assert feed(health(), *reasons) == expected
+
+
+def test_state_change_reports_old_new_and_since() -> None:
+    h = health(fail=1)
+    assert h.observe(obs(OK, at=5.0), now=5.0) is not None
+    change = h.observe(obs(FAIL, at=7.0), now=7.0)
+    assert change is not None
+    assert (change.old, change.new, change.reason) == (UP, DOWN, FAIL)
+    assert h.since == 7.0
+    assert h.last_success == 5.0
+    assert h.observe(obs(FAIL, at=8.0), now=8.0) is None  # no change, no event
+
+
+def test_retry_after_is_honoured() -> None:
+    h = health()
+    h.observe(obs(Reason.RATE_LIMITED, **{Fact.RETRY_AFTER: 42.0}), now=100.0)
+    assert h.not_before() == 142.0
+    h.observe(obs(OK), now=150.0)
+    assert h.not_before() is None
+
+
+def test_rate_limit_without_retry_after_backs_off_exponentially() -> None:
+    h = health()
+    waits = []
+    for _ in range(4):
+        h.observe(obs(Reason.RATE_LIMITED), now=0.0)
+        waits.append(h.not_before())
+    assert waits == [10.0, 20.0, 40.0, 80.0]
+    for _ in range(20):
+        h.observe(obs(Reason.RATE_LIMITED), now=0.0)
+    assert h.not_before() == MAX_BACKOFF
+
+
+def test_503_with_retry_after_also_backs_off() -> None:
+    h = health()
+    h.observe(obs(Reason.HTTP_5XX, **{Fact.RETRY_AFTER: 5.0}), now=1.0)
+    assert h.not_before() == 6.0
