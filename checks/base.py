@@ -29,7 +29,9 @@ class CheckEnv:
 
 
 class Check(Protocol):
-    target: TargetBase
+    @property
+    def target(self) -> TargetBase:
+        """The definition this check was built from."""
 
     async def start(self) -> None:
         """Open long-lived resources (streams). A no-op for probes."""

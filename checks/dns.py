@@ -4,7 +4,8 @@ With `resolver` set, exactly one query goes to that server (over UDP a truncated
 asked again over TCP, as every resolver does) and a reply that does not parse is reported as
 `invalid_response`. Without it dnspython's stub resolver asks the system's nameservers from
 /etc/resolv.conf in turn until the timeout; it skips replies that do not parse, so there a
-broken server shows as a timeout.
+broken server shows as a timeout. `latency` (also the `dns` phase) is the query's time,
+None when nothing came back.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ class DnsCheck(ProbeOnly):
         if isinstance(exc, dns.resolver.NoResolverConfiguration):
             return Verdict(Reason.ERROR, "no system resolver configured", answered=False)
         if isinstance(exc, dns.exception.DNSException | EOFError):
-            return Verdict(Reason.INVALID_RESPONSE, f"malformed reply: {_text(exc)}")
+            return Verdict(Reason.INVALID_RESPONSE,
+                           f"malformed reply: {type(exc).__name__}: {_text(exc)}")
         reason, detail = classify_exception(exc, connected=False)
         return Verdict(reason, detail, answered=False)
 

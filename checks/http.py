@@ -390,7 +390,7 @@ def status_verdict(
     status: int, expected: Sequence[int] | None, *, redirects_followed: bool = True
 ) -> Verdict | None:
     """None when `status` is acceptable; otherwise why not (Retry-After not included)."""
-    if status in expected if expected is not None else 200 <= status < 300:
+    if (status in expected) if expected is not None else (200 <= status < 300):
         return None
     if status in (418, 429):
         return Reason.RATE_LIMITED, f"HTTP {status}: rate limited"

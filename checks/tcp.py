@@ -5,6 +5,13 @@ blamed on the right one: the host is resolved (phase `dns`, skipped for an IP li
 resolved address is tried in turn (phase `connect`), and with `tls: true` TLS is started on
 the open connection with `StreamWriter.start_tls` (phase `tls`). `Session` does this for the
 `tls` kind as well.
+
+With `expect`, what the server sends is read (at most `max_read` bytes) until the regex
+matches. It is `assertion_failed` when the server closes, the cap is reached, or the timeout
+comes after the server did send something that does not match; `timeout` only when it sent
+nothing at all. A timeout while resolving is `dns_error`, while connecting
+`connect_timeout`, during the TLS handshake `timeout`. `latency` is the whole probe's time,
+None when the target did not answer (refused, unresolvable, or nothing came back in time).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from pydantic import field_validator
 from checks.base import CheckEnv, ProbeOnly, register
 from checks.errors import classify_exception
 from monitor.observation import Fact, Observation, Phase, Reason
-from monitor.redact import scrub
+from monitor.redact import SECRETS, scrub
 from monitor.schema import Address, ByteSize, TargetBase, split_address
 
 READ_CHUNK = 64 * 1024
@@ -44,6 +51,14 @@ class TcpTarget(TargetBase):
     send: str | None = None
     expect: str | None = None  # regex matched against what the server sends
     max_read: ByteSize = 64 * 1024
+
+    @field_validator("send")
+    @classmethod
+    def _send_may_hold_credentials(cls, value: str | None) -> str | None:
+        # `send` may be an AUTH line: a server echoing it must not leak it into a detail.
+        if value:
+            SECRETS.add([value, *value.split()])
+        return value
 
     @field_validator("expect")
     @classmethod

@@ -5,6 +5,7 @@ name, as any client would. When verification fails a second handshake, verifying
 fetches the leaf certificate so that its expiry is still reported. Both share the probe's
 timeout. OpenSSL checks the host name only after it found a trusted chain, so when the chain
 is not trusted `hostname_match` comes from the certificate's subjectAltName instead.
+`latency` is the time until the verifying handshake ended (resolution and connect included).
 """
 
 from __future__ import annotations
@@ -64,6 +65,41 @@ def verdict_of(exc: ssl.SSLCertVerificationError) -> Verdict:
     if exc.verify_code in NAME_MISMATCH_CODES:
         return Verdict(chain_valid=True, hostname_match=False, message=message)
     return Verdict(chain_valid=False, hostname_match=None, message=message)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What is reported of the leaf certificate."""
+
+    not_before: float  # unix seconds
+    not_after: float
+    subject: str
+    issuer: str
+    hostname_match: bool
+
+    def facts(self, now: float) -> dict[str, Any]:
+        return {
+            Fact.CERT_EXPIRY: self.not_after,
+            Fact.CERT_DAYS_LEFT: (self.not_after - now) / DAY,
+            "cert_subject": self.subject,
+            "cert_issuer": self.issuer,
+            "hostname_match": self.hostname_match,
+        }
+
+
+def describe(der: bytes, verdict: Verdict, host: str) -> Certificate:
+    """Parse the leaf (DER); raises ValueError when it is malformed."""
+    cert = x509.load_der_x509_certificate(der)
+    hostname_match = verdict.hostname_match
+    if hostname_match is None:
+        hostname_match = matches_host(cert, host)
+    return Certificate(
+        not_before=cert.not_valid_before_utc.timestamp(),
+        not_after=cert.not_valid_after_utc.timestamp(),
+        subject=common_name(cert.subject),
+        issuer=common_name(cert.issuer),
+        hostname_match=hostname_match,
+    )
 
 
 def common_name(name: x509.Name) -> str:
@@ -188,29 +224,26 @@ class TlsCheck(ProbeOnly):
             detail = f"{failed.detail} (certificate not read: {missing})"
             return Outcome(failed.reason, detail), facts
         try:
-            cert = x509.load_der_x509_certificate(leaf)
-            not_after = cert.not_valid_after_utc.timestamp()
-            facts["cert_subject"] = common_name(cert.subject)
-            facts["cert_issuer"] = common_name(cert.issuer)
-            hostname_match = verdict.hostname_match
-            if hostname_match is None:
-                hostname_match = matches_host(cert, self._server_name)
+            cert = describe(leaf, verdict, self._server_name)
         except ValueError as exc:
             return Outcome(Reason.TLS_ERROR, f"certificate not parseable: {error_text(exc)}"), facts
-        days_left = (not_after - self._env.clock.wall()) / DAY
-        facts.update({
-            Fact.CERT_EXPIRY: not_after,
-            Fact.CERT_DAYS_LEFT: days_left,
-            "hostname_match": hostname_match,
-        })
+        now = self._env.clock.wall()
+        facts.update(cert.facts(now))
+        return self._grade(verdict, cert, now), facts
+
+    def _grade(self, verdict: Verdict, cert: Certificate, now: float) -> Outcome:
+        days_left = (cert.not_after - now) / DAY
         if days_left < 0:
-            return Outcome(Reason.TLS_ERROR, f"certificate expired {_span(-days_left)} ago"), facts
-        outcome = self._verdict_outcome(verdict, hostname_match)
+            return Outcome(Reason.TLS_ERROR, f"certificate expired {_span(-days_left)} ago")
+        if now < cert.not_before:
+            wait = _span((cert.not_before - now) / DAY)
+            return Outcome(Reason.TLS_ERROR, f"certificate not valid for another {wait}")
+        outcome = self._verdict_outcome(verdict, cert.hostname_match)
         if outcome.reason is not Reason.OK:
-            return outcome, facts
+            return outcome
         if days_left * DAY < self._config.warn_before:
-            return Outcome(Reason.DEGRADED, f"certificate expires in {_span(days_left)}"), facts
-        return Outcome(Reason.OK, f"certificate valid for {_span(days_left)}"), facts
+            return Outcome(Reason.DEGRADED, f"certificate expires in {_span(days_left)}")
+        return Outcome(Reason.OK, f"certificate valid for {_span(days_left)}")
 
     def _verdict_outcome(self, verdict: Verdict, hostname_match: bool | None) -> Outcome:
         if not verdict.chain_valid:

@@ -8,7 +8,7 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -181,7 +181,13 @@ async def test_endless_junk_stops_at_max_read(serve: Serve) -> None:
     assert peak < 4 * 2**20
 
 
-async def test_unresolvable_host_is_dns_error() -> None:
+async def test_unresolvable_host_is_dns_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The machine's resolver is not on loopback, so no test may ask it: fail the lookup the
+    # way getaddrinfo does for a name that does not exist.
+    async def no_such_name(*args: object, **kwargs: object) -> NoReturn:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
     target = TcpTarget(name="t", kind="tcp", address="no-such-host.invalid:443", timeout="2s")
     obs = await TcpCheck(target, CheckEnv()).probe()
     assert obs.reason is Reason.DNS_ERROR, obs.detail

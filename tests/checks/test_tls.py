@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 
 from checks.base import CheckEnv
-from checks.tls import TlsCheck, TlsTarget, matches_host
+from checks.tls import TRUSTED, TlsCheck, TlsTarget, describe, matches_host
 from monitor.observation import Fact, Phase, Reason
 from tests.fakes.certs import TestCA
 
@@ -104,6 +104,16 @@ async def test_expired_certificate_is_tls_error(
     assert obs.detail == "certificate expired 3 days ago"
     assert obs.facts[Fact.CERT_EXPIRY] == cert.not_after.timestamp()
     assert obs.facts[Fact.CERT_DAYS_LEFT] == pytest.approx(-3, abs=0.01)
+
+
+async def test_not_yet_valid_certificate_is_tls_error(
+    serve: Serve, test_ca: TestCA, ca_file: str
+) -> None:
+    cert = test_ca.server_cert("127.0.0.1", days_left=30, valid_for=28)  # starts in 2 days
+    port = await serve(cert.context)
+    obs = await tls_check(port, ca_file=ca_file).probe()
+    assert obs.reason is Reason.TLS_ERROR
+    assert obs.detail == "certificate not valid for another 2 days"
 
 
 async def test_unknown_ca_is_tls_error_but_expiry_is_reported(
@@ -206,3 +216,9 @@ def test_matches_host(
     test_ca: TestCA, names: tuple[str, ...], host: str, expected: bool
 ) -> None:
     assert matches_host(leaf(test_ca, *names), host) is expected
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x03abc", b"\x30\x82\xff\xff" + b"\x00" * 64])
+def test_malformed_certificate_raises_value_error(der: bytes) -> None:
+    with pytest.raises(ValueError):
+        describe(der, TRUSTED, "localhost")
