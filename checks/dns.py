@@ -134,8 +134,7 @@ class DnsCheck(ProbeOnly):
         *,
         system_resolver: Callable[[], dns.asyncresolver.Resolver] = dns.asyncresolver.Resolver,
     ) -> None:
-        self.target: TargetBase = target
-        self._config = target
+        self.target = target
         self._env = env
         self._qname = dns.name.from_text(target.query)
         self._rdtype = dns.rdatatype.RdataType.make(target.record)
@@ -147,7 +146,7 @@ class DnsCheck(ProbeOnly):
         started_at = self._env.clock.wall()
         start = perf_counter()
         try:
-            async with asyncio.timeout(self._config.timeout_s):
+            async with asyncio.timeout(self.target.timeout_s):
                 reply = await self._ask()
         except (TimeoutError, dns.exception.Timeout):
             return self._observation(started_at, Verdict(Reason.TIMEOUT, TIMEOUT_DETAIL, False))
@@ -168,8 +167,8 @@ class DnsCheck(ProbeOnly):
             return await self._ask_system()
         host, port = self._server
         query = dns.message.make_query(self._qname, self._rdtype)
-        timeout = self._config.timeout_s
-        if self._config.transport == "tcp":
+        timeout = self.target.timeout_s
+        if self.target.transport == "tcp":
             response = await dns.asyncquery.tcp(query, host, timeout=timeout, port=port)
         else:
             response, _ = await dns.asyncquery.udp_with_fallback(
@@ -180,11 +179,11 @@ class DnsCheck(ProbeOnly):
     async def _ask_system(self) -> Reply:
         resolver = self._system_resolver()
         resolver.cache = None
-        resolver.lifetime = self._config.timeout_s
-        resolver.timeout = min(resolver.timeout, self._config.timeout_s)
+        resolver.lifetime = self.target.timeout_s
+        resolver.timeout = min(resolver.timeout, self.target.timeout_s)
         try:
             answer = await resolver.resolve(
-                self._qname, self._rdtype, tcp=self._config.transport == "tcp",
+                self._qname, self._rdtype, tcp=self.target.transport == "tcp",
                 raise_on_no_answer=False, search=False,
             )
         except dns.resolver.NoNameservers as exc:
@@ -221,7 +220,7 @@ class DnsCheck(ProbeOnly):
         return self._check_answers(rdatas), facts
 
     def _check_answers(self, rdatas: list[Any]) -> Verdict:
-        wanted = self._config.expect.min_answers
+        wanted = self.target.expect.min_answers
         if not rdatas and wanted >= 1:
             return Verdict(Reason.DNS_ERROR, "no answer")
         if len(rdatas) < wanted:
@@ -246,7 +245,7 @@ class DnsCheck(ProbeOnly):
         facts: dict[str, Any] | None = None,
     ) -> Observation:
         return Observation(
-            target=self._config.name,
+            target=self.target.name,
             started_at=started_at,
             reason=verdict.reason,
             latency=latency,

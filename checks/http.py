@@ -262,9 +262,7 @@ _TRACE_CONFIG = _trace_config()
 
 class HttpCheck(ProbeOnly):
     def __init__(self, target: HttpTarget, env: CheckEnv) -> None:
-        # Check.target is a mutable TargetBase attribute (invariant), hence the typed twin.
-        self.target: TargetBase = target
-        self._target = target
+        self.target = target
         self._env = env
         self._ssl = _ssl_context(target.tls_verify)
         self._headers: CIMultiDict[str] = CIMultiDict({"User-Agent": env.user_agent})
@@ -284,7 +282,7 @@ class HttpCheck(ProbeOnly):
         if timeline.peer_cert is not None and (expiry := _cert_expiry(timeline.peer_cert)):
             facts[Fact.CERT_EXPIRY] = expiry
         return Observation(
-            target=self._target.name,
+            target=self.target.name,
             started_at=started_at,
             reason=reason,
             latency=timeline.latency,
@@ -295,7 +293,7 @@ class HttpCheck(ProbeOnly):
 
     async def _bounded_exchange(self, timeline: _Timeline, facts: dict[str, Any]) -> Verdict:
         try:
-            async with asyncio.timeout(self._target.timeout_s), self._new_session() as session:
+            async with asyncio.timeout(self.target.timeout_s), self._new_session() as session:
                 return await self._exchange(session, timeline, facts)
         except Exception as exc:  # every failure is a Reason; CancelledError passes
             return self._exception_verdict(exc, timeline)
@@ -309,7 +307,7 @@ class HttpCheck(ProbeOnly):
     async def _exchange(
         self, session: aiohttp.ClientSession, timeline: _Timeline, facts: dict[str, Any]
     ) -> Verdict:
-        target = self._target
+        target = self.target
         async with session.request(
             target.method,
             target.url.reveal(),
@@ -340,7 +338,7 @@ class HttpCheck(ProbeOnly):
     ) -> Verdict | None:
         status = response.status
         verdict = status_verdict(
-            status, self._target.expect.status, redirects_followed=self._target.max_redirects > 0
+            status, self.target.expect.status, redirects_followed=self.target.max_redirects > 0
         )
         if verdict is None or status not in _RETRY_AFTER_STATUSES:
             return verdict
@@ -351,7 +349,7 @@ class HttpCheck(ProbeOnly):
         return verdict[0], f"{verdict[1]}, retry after {retry_after:g}s"
 
     def _assess(self, body: bytes, latency: float | None) -> Verdict:
-        expect = self._target.expect
+        expect = self.target.expect
         if self._body_regex is not None and not self._body_regex.search(
             body.decode("utf-8", errors="replace")
         ):
@@ -372,9 +370,9 @@ class HttpCheck(ProbeOnly):
     def _exception_verdict(self, exc: Exception, timeline: _Timeline) -> Verdict:
         if isinstance(exc, aiohttp.TooManyRedirects):
             return Reason.INVALID_RESPONSE, (
-                f"too many redirects (more than {self._target.max_redirects})"
+                f"too many redirects (more than {self.target.max_redirects})"
             )
-        timeout = self._target.timeout_s
+        timeout = self.target.timeout_s
         if isinstance(exc, TimeoutError) and timeline.resolving:
             return Reason.DNS_ERROR, f"name resolution timed out after {timeout:g}s"
         reason, detail = classify_exception(exc, connected=timeline.connected)

@@ -238,8 +238,7 @@ class _Received:
 
 class TcpCheck(ProbeOnly):
     def __init__(self, target: TcpTarget, env: CheckEnv) -> None:
-        self.target: TargetBase = target
-        self._config = target
+        self.target = target
         self._env = env
         self._host, self._port = split_address(target.address)
         self._server_name = target.server_name or self._host
@@ -250,7 +249,7 @@ class TcpCheck(ProbeOnly):
     async def probe(self) -> Observation:
         started_at = self._env.clock.wall()
         start = perf_counter()
-        timeout = self._config.timeout_s
+        timeout = self.target.timeout_s
         session = Session(self._host, self._port, asyncio.get_running_loop().time() + timeout)
         received = _Received()
         try:
@@ -269,7 +268,7 @@ class TcpCheck(ProbeOnly):
         if self._expect is not None and session.step is Step.EXCHANGE:
             facts["received_bytes"] = received.size
         return Observation(
-            target=self._config.name,
+            target=self.target.name,
             started_at=started_at,
             reason=outcome.reason,
             latency=perf_counter() - start if answered else None,
@@ -280,12 +279,12 @@ class TcpCheck(ProbeOnly):
 
     def _context(self) -> ssl.SSLContext:
         if self._tls_context is None:
-            self._tls_context = client_tls_context(verify=self._config.tls_verify)
+            self._tls_context = client_tls_context(verify=self.target.tls_verify)
         return self._tls_context
 
     async def _run(self, session: Session, received: _Received) -> Outcome:
         await session.connect()
-        if self._config.tls:
+        if self.target.tls:
             await session.start_tls(self._context(), self._server_name)
         reader, writer = session.start_exchange()
         if self._payload is not None:
@@ -299,7 +298,7 @@ class TcpCheck(ProbeOnly):
         self, reader: asyncio.StreamReader, expect: re.Pattern[str], received: _Received
     ) -> Outcome:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        cap = self._config.max_read
+        cap = self.target.max_read
         while received.size < cap:
             chunk = await reader.read(min(READ_CHUNK, cap - received.size))
             received.eof = not chunk

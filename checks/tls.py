@@ -146,8 +146,7 @@ def _span(days: float) -> str:
 
 class TlsCheck(ProbeOnly):
     def __init__(self, target: TlsTarget, env: CheckEnv) -> None:
-        self.target: TargetBase = target
-        self._config = target
+        self.target = target
         self._env = env
         self._host, self._port = split_address(target.address)
         self._server_name = target.server_name or self._host
@@ -161,14 +160,14 @@ class TlsCheck(ProbeOnly):
         except (OSError, ssl.SSLError) as exc:
             outcome = Outcome(Reason.ERROR, f"cannot load ca_file: {error_text(exc)}")
             return self._observation(started_at, outcome)
-        deadline = asyncio.get_running_loop().time() + self._config.timeout_s
+        deadline = asyncio.get_running_loop().time() + self.target.timeout_s
         start = perf_counter()
         session = Session(self._host, self._port, deadline)
         try:
             async with asyncio.timeout_at(deadline):
                 verdict, leaf = await self._verified_handshake(session, context)
         except TimeoutError:
-            outcome = session.timed_out(self._config.timeout_s)
+            outcome = session.timed_out(self.target.timeout_s)
             return self._observation(started_at, outcome, session=session)
         except Exception as exc:
             outcome = session.failure(exc)
@@ -186,7 +185,7 @@ class TlsCheck(ProbeOnly):
 
     def _verifying_context(self) -> ssl.SSLContext:
         if self._verifying is None:
-            self._verifying = client_tls_context(ca_file=self._config.ca_file)
+            self._verifying = client_tls_context(ca_file=self.target.ca_file)
         return self._verifying
 
     async def _verified_handshake(
@@ -241,7 +240,7 @@ class TlsCheck(ProbeOnly):
         outcome = self._verdict_outcome(verdict, cert.hostname_match)
         if outcome.reason is not Reason.OK:
             return outcome
-        if days_left * DAY < self._config.warn_before:
+        if days_left * DAY < self.target.warn_before:
             return Outcome(Reason.DEGRADED, f"certificate expires in {_span(days_left)}")
         return Outcome(Reason.OK, f"certificate valid for {_span(days_left)}")
 
@@ -267,7 +266,7 @@ class TlsCheck(ProbeOnly):
         if session is not None and session.peer:
             all_facts[Fact.PEER] = session.peer
         return Observation(
-            target=self._config.name,
+            target=self.target.name,
             started_at=started_at,
             reason=outcome.reason,
             latency=latency,

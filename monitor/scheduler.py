@@ -13,12 +13,16 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
+
 from monitor.clock import Clock
 from monitor.observation import Observation, Reason
 
 # Added to a probe's own timeout before the scheduler cancels it: the check should time
 # itself out first and say which step hung; this is the safety net.
 DEADLINE_GRACE = 1.0
+
+log = structlog.get_logger("outagemon.scheduler")
 
 ProbeFn = Callable[[], Awaitable[Observation]]
 ResultFn = Callable[[str, Observation], None]
@@ -110,7 +114,8 @@ class Scheduler:
                 async with self._slots:
                     started = clock.monotonic()
                     self._on_lag(max(0.0, started - due))
-                    observation = await self._run_once(name, probe, started + timeout)
+                    observation = await self._run_once(name, probe, started + timeout,
+                                                       stats)
                 stats.runs += 1
                 self._on_result(name, observation)
             else:
@@ -123,14 +128,16 @@ class Scheduler:
                 stats.skipped += missed
                 due += missed * interval
 
-    async def _run_once(self, name: str, probe: ProbeFn, deadline: float) -> Observation:
+    async def _run_once(
+        self, name: str, probe: ProbeFn, deadline: float, stats: JobStats
+    ) -> Observation:
         clock = self._clock
         started_wall = clock.wall()
         try:
             async with clock.timeout_at(deadline + DEADLINE_GRACE):
                 return await probe()
         except TimeoutError:
-            self.stats[name].overruns += 1
+            stats.overruns += 1
             return Observation(
                 target=name,
                 started_at=started_wall,
@@ -138,6 +145,7 @@ class Scheduler:
                 detail="probe did not finish within its timeout",
             )
         except Exception as exc:  # a check broke its promise not to raise
+            log.exception("check raised", target=name)
             return Observation(
                 target=name,
                 started_at=started_wall,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -122,21 +124,13 @@ class TargetBase(Strict):
         return self.timeout
 
     def fingerprint(self) -> str:
-        """Stable identity of the definition: unchanged definitions keep state over reloads."""
-        import hashlib
-        import json
+        """Stable identity of the definition: unchanged definitions keep state over reloads.
 
-        dumped = self.model_dump(mode="python")
-        # SecretURL dumps redacted; the hash must change when the real URL changes.
-        payload = json.dumps(dumped, sort_keys=True, default=_reveal_for_hash)
+        URLs dump as their redacted form, which carries a hash of the full URL, so a changed
+        key changes the fingerprint without the key itself being hashed here.
+        """
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _reveal_for_hash(value: Any) -> Any:
-    reveal = getattr(value, "reveal", None)
-    if callable(reveal):
-        return reveal()
-    return str(value)
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
