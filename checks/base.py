@@ -14,6 +14,7 @@ from typing import Protocol
 
 from monitor.clock import Clock, RealClock
 from monitor.observation import Observation
+from monitor.prices import PriceBoard
 from monitor.schema import TargetBase
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -26,6 +27,7 @@ class CheckEnv:
     clock: Clock = field(default_factory=RealClock)
     user_agent: str = "outagemon"
     vantage: str = "default"
+    prices: PriceBoard = field(default_factory=PriceBoard)
 
 
 class Check(Protocol):

@@ -6,6 +6,14 @@ from checks.base import KINDS, KindSpec
 
 
 def kinds() -> dict[str, KindSpec]:
-    from checks import dns, http, tcp, tls  # noqa: F401  (registration side effect)
+    from checks import (  # noqa: F401  (registration side effect)
+        dns,
+        exchange,
+        http,
+        price,
+        tcp,
+        tls,
+        websocket,
+    )
 
     return KINDS

@@ -70,6 +70,46 @@ class Fact:
     RETRY_AFTER = "retry_after"  # float seconds the target asked us to wait
     RESOLVED = "resolved"  # list[str]: DNS answers
     PEER = "peer"  # str: address actually connected to
+    PRICE = "price"  # float: last traded (or ticker) price seen on an exchange stream
+    MAINTENANCE = "maintenance"  # bool: the venue says it is in maintenance
+
+
+# Buckets of outagemon_ws_event_lag_seconds: how far behind the venue's own event time the
+# messages arrive. A stream keeps these counts itself; snapshots carry them.
+EVENT_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class DisconnectReason(StrEnum):
+    """Why a stream's connection ended (the `reason` label of outagemon_ws_reconnects_total)."""
+
+    CLOSED_BY_SERVER = "closed_by_server"  # a close frame from the server (code in the detail)
+    SERVER_SHUTDOWN = "server_shutdown"  # close code 1001 going away / 1012 service restart
+    STALE = "stale"  # we closed it: no data for stale_after
+    KEEPALIVE_TIMEOUT = "keepalive_timeout"  # no pong to our keepalive in time
+    ERROR = "error"  # reset, protocol error, message too big, ...
+    CONNECT_FAILED = "connect_failed"  # the (re)connect itself failed
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    """A snapshot of one long-lived stream, taken when the scheduler asks for an observation.
+
+    Counters are cumulative since the check started (they reset when the target is
+    redefined, as Prometheus counters may).
+    """
+
+    connected: bool
+    messages_total: int  # data messages received
+    messages_in_window: int  # data messages since the previous snapshot
+    last_message_age: float | None  # seconds since the last data message; None: none yet
+    event_lag_last: float | None  # seconds, of the last message carrying an event time
+    event_lag_buckets: tuple[int, ...]  # non-cumulative counts per EVENT_LAG_BUCKETS bound
+    event_lag_count: int
+    event_lag_sum: float
+    reconnects: Mapping[str, int]  # DisconnectReason value -> count
+    connect_seconds: float | None  # duration of the last successful connect (incl. TLS)
+    first_message_seconds: float | None  # subscribe sent -> first data message, last connect
+    sequence_gaps: int = 0  # messages the venue numbered that never arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +127,7 @@ class Observation:
     detail: str = ""
     phases: Mapping[str, float] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)
+    stream: StreamStats | None = None
 
     @property
     def success(self) -> bool:

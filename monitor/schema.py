@@ -98,7 +98,6 @@ class TargetBase(Strict):
     """
 
     default_interval: ClassVar[float | None] = None
-    is_stream: ClassVar[bool] = False
 
     name: Name
     kind: str
@@ -108,6 +107,11 @@ class TargetBase(Strict):
     interval: PositiveDuration | None = None
     timeout: PositiveDuration | None = None
     alert: AlertSettings = Field(default_factory=AlertSettings)
+
+    @property
+    def is_stream(self) -> bool:
+        """Streams are watched for one interval before `check` reports them."""
+        return False
 
     @property
     def provider_label(self) -> str:
