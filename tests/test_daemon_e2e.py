@@ -15,6 +15,8 @@ from aiohttp import web
 
 from tests.conftest import LocalServer, wait_for
 from tests.daemon_process import DaemonProcess
+from tests.fakes.certs import TestCA
+from tests.fakes.dns_server import FakeDnsServer
 
 Spawn = Callable[[str], Awaitable[DaemonProcess]]
 
@@ -59,18 +61,40 @@ targets:
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-async def test_promtool_accepts_the_exposition(spawn: Any, serve_app: Any) -> None:
+async def test_promtool_accepts_the_exposition(
+    spawn: Any, serve_app: Any, tmp_path: Path
+) -> None:
     server = await venue(serve_app)
-    config = base_config(f"""
+    ca = TestCA()
+    cert = ca.server_cert("127.0.0.1", days_left=10)  # inside warn_before (21d): degraded
+
+    async def tls_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    tls_server = await asyncio.start_server(tls_handler, "127.0.0.1", 0, ssl=cert.context)
+    tls_port = tls_server.sockets[0].getsockname()[1]
+    async with FakeDnsServer() as dns_server:
+        dns_server.add("api.venue.test", "A", "203.0.113.7")
+        config = base_config(f"""
   - {{name: up-one, kind: http, url: "{server.url('/ok')}", labels: {{tier: "1"}},
       expect: {{json: {{price: ">= 100"}}}}}}
   - {{name: down-one, kind: http, url: "{server.url('/nope')}", provider: acme}}
   - {{name: tcp-one, kind: tcp, address: "127.0.0.1:{server.port}"}}
+  - {{name: dns-one, kind: dns, query: api.venue.test, resolver: "{dns_server.address}",
+      expect: {{answers_in: [203.0.113.0/24]}}}}
+  - {{name: tls-one, kind: tls, address: "127.0.0.1:{tls_port}",
+      ca_file: "{ca.write_pem(tmp_path)}"}}
 """)
-    daemon = await spawn(config)
-    await daemon.wait_ready()
-    status, text = await daemon.get("/metrics")
+        daemon = await spawn(config)
+        await daemon.wait_ready()
+        status, text = await daemon.get("/metrics")
+        targets = {t["target"]: t for t in await daemon.get_json("/api/v1/targets")}
+    tls_server.close()
     assert status == 200
+    assert {t: targets[t]["reason"] for t in targets} == {
+        "up-one": "ok", "down-one": "http_5xx", "tcp-one": "ok", "dns-one": "ok",
+        "tls-one": "degraded"}
+    assert "outagemon_cert_expiry_timestamp_seconds{" in text
     check = await asyncio.create_subprocess_exec(
         "promtool", "check", "metrics", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
