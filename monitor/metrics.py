@@ -10,14 +10,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from monitor.health import Health
-from monitor.observation import Fact, Observation, Reason, State
+from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, State, StreamStats
 from monitor.schema import TargetBase
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -42,14 +42,8 @@ class Histogram:
         self.count += 1
         self.sum += value
 
-    def add_to(self, metric: Metric, name: str, labels: Labels) -> None:
-        cumulative = 0
-        for bound, count in zip(self.bounds, self.counts, strict=True):
-            cumulative += count
-            metric.add_sample(f"{name}_bucket", {**labels, "le": _le(bound)}, cumulative)
-        metric.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, self.count)
-        metric.add_sample(f"{name}_count", dict(labels), self.count)
-        metric.add_sample(f"{name}_sum", dict(labels), self.sum)
+    def add_to(self, metric: Metric, labels: Labels) -> None:
+        _add_histogram(metric, labels, self.bounds, tuple(self.counts), self.count, self.sum)
 
 
 def _le(bound: float) -> str:
@@ -67,12 +61,21 @@ class TargetMetrics:
     http_status: int | None = None
     # Last known values: a failed probe does not make a certificate's expiry unknown.
     sticky: dict[str, float] = field(default_factory=dict)
+    stream: StreamStats | None = None
+    # outagemon_price / _deviation_ratio, keyed by (market, venue)
+    prices: dict[tuple[str, str], float] = field(default_factory=dict)
+    deviations: dict[tuple[str, str], float] = field(default_factory=dict)
+    # an exchange target's own market and venue, for its outagemon_price series
+    own_market: tuple[str, str] | None = None
 
     @classmethod
     def for_target(cls, target: TargetBase) -> TargetMetrics:
         labels = {"target": target.name, "kind": target.kind, "provider": target.provider_label}
         labels.update(target.labels)
-        return cls(labels=labels)
+        venue = getattr(target, "exchange", None)
+        market = getattr(target, "market", None)
+        own = (market, venue) if isinstance(venue, str) and isinstance(market, str) else None
+        return cls(labels=labels, own_market=own)
 
     def record(self, obs: Observation) -> None:
         self.probes[obs.reason] = self.probes.get(obs.reason, 0) + 1
@@ -83,8 +86,30 @@ class TargetMetrics:
         self.http_status = status if isinstance(status, int) else None
         for fact in (Fact.CERT_EXPIRY, Fact.CLOCK_SKEW, Fact.RATE_LIMIT_USED_RATIO):
             value = obs.facts.get(fact)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if _is_number(value):
                 self.sticky[fact] = float(value)
+        if obs.stream is not None:
+            self.stream = obs.stream
+        self._record_prices(obs)
+
+    def _record_prices(self, obs: Observation) -> None:
+        price = obs.facts.get(Fact.PRICE)
+        if self.own_market is not None and _is_number(price):
+            self.prices[self.own_market] = float(price)
+        market = obs.facts.get(Fact.MARKET)
+        if not isinstance(market, str):
+            return
+        for facts_key, into in ((Fact.PRICES, self.prices), (Fact.DEVIATIONS, self.deviations)):
+            values = obs.facts.get(facts_key)
+            if isinstance(values, Mapping):
+                # A venue that went stale drops out of both series rather than freezing.
+                into.clear()
+                into.update({(market, str(v)): float(x) for v, x in values.items()
+                             if _is_number(x)})
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class TargetView(Protocol):
@@ -129,9 +154,11 @@ class OutagemonCollector(Collector):
         yield from self._state_metrics(views)
         yield from self._probe_metrics(views)
         yield from self._fact_metrics(views)
+        yield from self._stream_metrics(views)
+        yield from self._price_metrics(views)
         lag = Metric("outagemon_scheduler_lag_seconds",
                      "How late probes start against their schedule.", "histogram")
-        self._daemon.scheduler_lag.add_to(lag, lag.name, {})
+        self._daemon.scheduler_lag.add_to(lag, {})
         yield lag
         info = Metric("outagemon_build_info", "outagemon version and vantage point.", "gauge")
         info.add_sample("outagemon_build_info",
@@ -171,7 +198,7 @@ class OutagemonCollector(Collector):
             for reason, count in numbers.probes.items():
                 probes.add_sample("outagemon_probes_total",
                                   {**numbers.labels, "reason": reason.value}, count)
-            numbers.duration.add_to(duration, duration.name, numbers.labels)
+            numbers.duration.add_to(duration, numbers.labels)
             for phase, seconds in numbers.phases.items():
                 phases.add_sample(phases.name, {**numbers.labels, "phase": phase}, seconds)
         yield from (probes, duration, phases)
@@ -189,6 +216,57 @@ class OutagemonCollector(Collector):
                 metric.add_sample(metric.name, numbers.labels, value)
         yield status
         yield from sticky.values()
+
+
+    def _stream_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        connected = Metric("outagemon_ws_connected", "1 while the stream is connected.", "gauge")
+        messages = Metric("outagemon_ws_messages", "Data messages received.", "counter")
+        age = Metric("outagemon_ws_last_message_age_seconds",
+                     "Seconds since the last data message.", "gauge")
+        lag = Metric("outagemon_ws_event_lag_seconds",
+                     "Receive time minus the venue's event time.", "histogram")
+        reconnects = Metric("outagemon_ws_reconnects", "Disconnects, by why.", "counter")
+        for view in views:
+            stats = view.metrics.stream
+            if stats is None:
+                continue
+            labels = view.metrics.labels
+            connected.add_sample(connected.name, labels, 1 if stats.connected else 0)
+            messages.add_sample("outagemon_ws_messages_total", labels, stats.messages_total)
+            if stats.last_message_age is not None:
+                age.add_sample(age.name, labels, stats.last_message_age)
+            _add_histogram(lag, labels, EVENT_LAG_BUCKETS, stats.event_lag_buckets,
+                           stats.event_lag_count, stats.event_lag_sum)
+            for why, count in stats.reconnects.items():
+                reconnects.add_sample("outagemon_ws_reconnects_total",
+                                      {**labels, "reason": why}, count)
+        yield from (connected, messages, age, lag, reconnects)
+
+    def _price_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        price = Metric("outagemon_price", "Last price seen, per market and venue.", "gauge")
+        deviation = Metric("outagemon_price_deviation_ratio",
+                           "Venue price against its reference (median of the other venues, "
+                           "or the peg), minus 1.", "gauge")
+        for view in views:
+            numbers = view.metrics
+            for (market, venue), value in numbers.prices.items():
+                price.add_sample(price.name, {**numbers.labels, "market": market,
+                                              "venue": venue}, value)
+            for (market, venue), value in numbers.deviations.items():
+                deviation.add_sample(deviation.name, {**numbers.labels, "market": market,
+                                                      "venue": venue}, value)
+        yield from (price, deviation)
+
+
+def _add_histogram(metric: Metric, labels: Labels, bounds: tuple[float, ...],
+                   counts: tuple[int, ...], total: int, value_sum: float) -> None:
+    cumulative = 0
+    for bound, count in zip(bounds, counts, strict=True):
+        cumulative += count
+        metric.add_sample(f"{metric.name}_bucket", {**labels, "le": _le(bound)}, cumulative)
+    metric.add_sample(f"{metric.name}_bucket", {**labels, "le": "+Inf"}, total)
+    metric.add_sample(f"{metric.name}_count", dict(labels), total)
+    metric.add_sample(f"{metric.name}_sum", dict(labels), value_sum)
 
 
 def make_registry(collector: OutagemonCollector) -> CollectorRegistry:

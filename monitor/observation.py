@@ -72,6 +72,9 @@ class Fact:
     PEER = "peer"  # str: address actually connected to
     PRICE = "price"  # float: last traded (or ticker) price seen on an exchange stream
     MAINTENANCE = "maintenance"  # bool: the venue says it is in maintenance
+    MARKET = "market"  # str: canonical market (BTC-USDT) of a price check
+    PRICES = "prices"  # dict venue -> price: the fresh prices a price check compared
+    DEVIATIONS = "deviations"  # dict venue -> signed ratio from its reference
 
 
 # Buckets of outagemon_ws_event_lag_seconds: how far behind the venue's own event time the

@@ -175,6 +175,7 @@ class Config(Strict):
             *_duplicate_names("targets", [t.name for t in filled]),
             *_duplicate_names("notifiers", [n.name for n in self.notifiers]),
             *_timeouts_within_interval(filled),
+            *_price_venues_are_streamed(filled),
         ]
         if errors:
             # Raised as a ValidationError so that every problem keeps its own location.
@@ -234,4 +235,30 @@ def _timeouts_within_interval(targets: list[TargetBase]) -> list[InitErrorDetail
             errors.append(
                 {"type": error, "loc": ("targets", index, "timeout"), "input": target.timeout_s}
             )
+    return errors
+
+
+def _price_venues_are_streamed(targets: list[TargetBase]) -> list[InitErrorDetails]:
+    """A price check reads what exchange streams receive: every venue it lists needs an
+    exchange target on the same market with streams on."""
+    from checks.exchange import ExchangeTarget
+    from checks.price import PriceTarget
+
+    streamed = {
+        (t.exchange, t.market) for t in targets if isinstance(t, ExchangeTarget) and t.streams
+    }
+    errors: list[InitErrorDetails] = []
+    for index, target in enumerate(targets):
+        if not isinstance(target, PriceTarget):
+            continue
+        for position, venue in enumerate(target.venues):
+            if (venue, target.market) not in streamed:
+                error = PydanticCustomError(
+                    "venue_not_streamed",
+                    "no exchange target streams {market} on {venue}: add one "
+                    "(kind: exchange, exchange: {venue}, market: {market})",
+                    {"venue": venue, "market": target.market},
+                )
+                errors.append({"type": error, "loc": ("targets", index, "venues", position),
+                               "input": venue})
     return errors

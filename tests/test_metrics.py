@@ -1,0 +1,82 @@
+"""Rendering of stream and price metrics, checked by promtool."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+
+import pytest
+
+from checks.exchange import ExchangeTarget
+from checks.price import PriceTarget
+from monitor.health import Health
+from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry, render
+from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, StreamStats
+
+
+@dataclass
+class View:
+    metrics: TargetMetrics
+    health: Health
+
+
+def stream_stats(**overrides: object) -> StreamStats:
+    counts = [0] * len(EVENT_LAG_BUCKETS)
+    counts[1] = 7  # 7 messages lagging 5..10 ms
+    values: dict[str, object] = dict(
+        connected=True, messages_total=42, messages_in_window=7, last_message_age=0.25,
+        event_lag_last=0.008, event_lag_buckets=tuple(counts), event_lag_count=8,
+        event_lag_sum=0.5, reconnects={"closed_by_server": 2, "stale": 1},
+        connect_seconds=0.05, first_message_seconds=0.1)
+    values.update(overrides)
+    return StreamStats(**values)  # type: ignore[arg-type]
+
+
+def exposition() -> str:
+    exchange = ExchangeTarget.model_construct(
+        name="binance-btc", kind="exchange", exchange="binance", market="BTC-USDT",
+        provider="binance", labels={})
+    price = PriceTarget.model_construct(name="btc-prices", kind="price", market="BTC-USDT",
+                                        provider=None, labels={})
+    views = []
+    for target, obs in (
+        (exchange, Observation("binance-btc", 1.0, Reason.OK, 0.1, stream=stream_stats(),
+                               facts={Fact.PRICE: 97000.5})),
+        (price, Observation("btc-prices", 1.0, Reason.ASSERTION_FAILED, facts={
+            Fact.MARKET: "BTC-USDT", Fact.PRICES: {"binance": 63000.0, "okx": 97000.0},
+            Fact.DEVIATIONS: {"binance": -0.35, "okx": 0.0}})),
+    ):
+        metrics = TargetMetrics.for_target(target)
+        metrics.record(obs)
+        health = Health(target.name, failure_threshold=1, success_threshold=1, interval=10)
+        health.observe(obs, now=0.0)
+        views.append(View(metrics, health))
+    collector = OutagemonCollector(lambda: views, DaemonMetrics(), version="t", vantage="v")
+    return render(make_registry(collector)).decode()
+
+
+def test_stream_and_price_series() -> None:
+    text = exposition()
+    labels = 'kind="exchange",provider="binance",target="binance-btc"'
+    assert f"outagemon_ws_connected{{{labels}}} 1.0" in text
+    assert f"outagemon_ws_messages_total{{{labels}}} 42.0" in text
+    assert f"outagemon_ws_last_message_age_seconds{{{labels}}} 0.25" in text
+    assert ('outagemon_ws_event_lag_seconds_bucket{kind="exchange",le="0.01",'
+            'provider="binance",target="binance-btc"} 7.0') in text
+    assert f"outagemon_ws_event_lag_seconds_count{{{labels}}} 8.0" in text
+    assert ('outagemon_ws_reconnects_total{kind="exchange",provider="binance",reason="stale",'
+            'target="binance-btc"} 1.0') in text
+    assert ('outagemon_price{kind="exchange",market="BTC-USDT",provider="binance",'
+            'target="binance-btc",venue="binance"} 97000.5') in text
+    assert ('outagemon_price_deviation_ratio{kind="price",market="BTC-USDT",'
+            'provider="btc-prices",target="btc-prices",venue="binance"} -0.35') in text
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+async def test_promtool_accepts_stream_and_price_metrics() -> None:
+    check = await asyncio.create_subprocess_exec(
+        "promtool", "check", "metrics", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await check.communicate(exposition().encode())
+    assert check.returncode == 0 and not out.strip(), out.decode()
