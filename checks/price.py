@@ -41,6 +41,10 @@ class PriceTarget(TargetBase):
         return self
 
     @property
+    def reads_streams(self) -> bool:
+        return True
+
+    @property
     def required_venues(self) -> int:
         return self.min_venues or min(3, len(self.venues))
 

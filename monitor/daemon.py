@@ -15,6 +15,7 @@ from monitor.clock import Clock, RealClock
 from monitor.health import Health, StateChange
 from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry
 from monitor.observation import Observation, State
+from monitor.prices import PriceBoard
 from monitor.scheduler import Scheduler
 from monitor.schema import TargetBase
 from monitor.settings import Config
@@ -65,6 +66,7 @@ class Daemon:
         self.clock = clock or RealClock()
         self.shard = shard
         self.runs: dict[str, TargetRun] = {}
+        self.prices = PriceBoard()  # shared: exchange streams publish, price checks read
         self.daemon_metrics = DaemonMetrics()
         self.store = Store(state_path, history_per_target=config.server.history_per_target)
         self.scheduler = Scheduler(
@@ -147,7 +149,7 @@ class Daemon:
 
     async def _add(self, target: TargetBase) -> None:
         env = CheckEnv(clock=self.clock, user_agent=f"outagemon/{__version__}",
-                       vantage=self.config.vantage)
+                       vantage=self.config.vantage, prices=self.prices)
         check = kinds()[target.kind].build(target, env)
         assert target.alert.failure_threshold and target.alert.success_threshold
         health = Health(target.name, failure_threshold=target.alert.failure_threshold,
@@ -164,6 +166,7 @@ class Daemon:
         run = self.runs.pop(name)
         await self.scheduler.remove(name)
         await run.check.close()
+        self.prices.forget(name)
 
     def _on_result(self, name: str, obs: Observation) -> None:
         run = self.runs.get(name)

@@ -114,6 +114,11 @@ class TargetBase(Strict):
         return False
 
     @property
+    def reads_streams(self) -> bool:
+        """Judges what other targets' streams saw (price): `check` runs it after them."""
+        return False
+
+    @property
     def provider_label(self) -> str:
         return self.provider or self.name
 

@@ -38,7 +38,8 @@ def check_command(config_path: str | None, names: Sequence[str], *, as_json: boo
 
 
 async def probe_once(targets: Sequence[TargetBase], env: CheckEnv) -> list[Observation]:
-    """Probe each target once, in parallel. A stream is watched for one interval first."""
+    """Probe each target once, in parallel. A stream is watched for one interval first; a
+    target that judges what streams saw (price) runs after them."""
     slots = asyncio.Semaphore(MAX_PARALLEL)
 
     async def one(target: TargetBase) -> Observation:
@@ -52,7 +53,12 @@ async def probe_once(targets: Sequence[TargetBase], env: CheckEnv) -> list[Obser
             finally:
                 await check.close()
 
-    return list(await asyncio.gather(*(one(t) for t in targets)))
+    results: dict[str, Observation] = {}
+    for phase in ([t for t in targets if not t.reads_streams],
+                  [t for t in targets if t.reads_streams]):
+        observations = await asyncio.gather(*(one(t) for t in phase))
+        results.update((t.name, obs) for t, obs in zip(phase, observations, strict=True))
+    return [results[t.name] for t in targets]
 
 
 async def _probe_all(config: Config, targets: Sequence[TargetBase], *, as_json: bool) -> int:
