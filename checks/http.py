@@ -33,35 +33,26 @@ from checks import jsonpath
 from checks.base import DEFAULT_MAX_BODY, CheckEnv, ProbeOnly, register
 from checks.errors import classify_exception
 from monitor.observation import Fact, Observation, Phase, Reason
-from monitor.redact import SECRETS, SecretURL, scrub
-from monitor.schema import ByteSize, PositiveDuration, Strict, TargetBase
+from monitor.redact import SecretURL, scrub
+from monitor.schema import ByteSize, PositiveDuration, Regex, SecretHeaders, Strict, TargetBase
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class HttpExpect(Strict):
     status: list[Annotated[int, Field(ge=100, le=599)]] | None = None  # None: any 2xx
-    body_regex: str | None = None
+    body_regex: Regex | None = None
     # dotted path -> expected value, or a comparison string like ">= 100"
     json_paths: dict[str, Any] | None = Field(default=None, alias="json")
     max_latency: PositiveDuration | None = None
 
-    @field_validator("body_regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"body_regex does not compile: {exc}") from None
-        return value
 
 
 class HttpTarget(TargetBase):
     kind: Literal["http"]
     url: SecretURL
     method: HttpMethod = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     body: str | None = None
     json_body: Any = None
     max_body: ByteSize = DEFAULT_MAX_BODY
@@ -74,12 +65,6 @@ class HttpTarget(TargetBase):
     def _http_scheme(cls, value: SecretURL) -> SecretURL:
         if value.scheme not in ("http", "https"):
             raise ValueError(f"url must be http:// or https:// (got {value.redacted})")
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _headers_are_secret(cls, value: dict[str, str]) -> dict[str, str]:
-        SECRETS.add(value.values())
         return value
 
     @model_validator(mode="after")

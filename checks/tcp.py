@@ -35,7 +35,7 @@ from checks.base import CheckEnv, ProbeOnly, register
 from checks.errors import classify_exception
 from monitor.observation import Fact, Observation, Phase, Reason
 from monitor.redact import SECRETS, scrub
-from monitor.schema import Address, ByteSize, TargetBase, split_address
+from monitor.schema import Address, ByteSize, Regex, TargetBase, split_address
 
 READ_CHUNK = 64 * 1024
 PREVIEW_CHARS = 80
@@ -49,7 +49,7 @@ class TcpTarget(TargetBase):
     server_name: str | None = None
     tls_verify: bool = True
     send: str | None = None
-    expect: str | None = None  # regex matched against what the server sends
+    expect: Regex | None = None  # matched against what the server sends
     max_read: ByteSize = 64 * 1024
 
     @field_validator("send")
@@ -60,15 +60,6 @@ class TcpTarget(TargetBase):
             SECRETS.add([value, *value.split()])
         return value
 
-    @field_validator("expect")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"expect does not compile: {exc}") from None
-        return value
 
 
 class Step(StrEnum):

@@ -77,6 +77,26 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
 StaticLabels = Annotated[dict[str, str], AfterValidator(_check_labels)]
 
 
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"regular expression does not compile: {exc}") from None
+    return value
+
+
+def _register_header_secrets(headers: dict[str, str]) -> dict[str, str]:
+    from monitor.redact import SECRETS
+
+    SECRETS.add(headers.values())
+    return headers
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+# Header values often carry API keys or tokens: they are registered as secrets.
+SecretHeaders = Annotated[dict[str, str], AfterValidator(_register_header_secrets)]
+
+
 class Strict(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 

@@ -263,5 +263,5 @@ async def test_tls_handshake_that_hangs_is_timeout(serve: Serve) -> None:
 
 
 def test_expect_must_compile() -> None:
-    with pytest.raises(ValueError, match="expect does not compile"):
+    with pytest.raises(ValueError, match="regular expression does not compile"):
         TcpTarget(name="t", kind="tcp", address="127.0.0.1:1", expect="(")
