@@ -310,7 +310,7 @@ class HttpCheck(ProbeOnly):
                 return rejected
             body = b""
             if target.method != "HEAD":
-                read = await _read_capped(response, target.max_body)
+                read = await read_capped(response, target.max_body)
                 if read is None:
                     timeline.finished()
                     return Reason.INVALID_RESPONSE, f"body larger than {target.max_body} bytes"
@@ -412,7 +412,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
+async def read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
     """The body, or None as soon as it grows past `cap` bytes (counted after decompression)."""
     body = bytearray()
     async for chunk in response.content.iter_chunked(min(_READ_CHUNK, cap + 1)):
