@@ -26,7 +26,9 @@ class Health:
     - a success makes a target up (or degraded) at once, except a target that is down, which
       needs `success_threshold` consecutive successes to come back;
     - a target goes down after `failure_threshold` consecutive failures; before that it keeps
-      its state (a target never probed stays unknown);
+      its state (a target never probed stays unknown); a geo-blocked target (HTTP 451 or the
+      venue's restricted-location answer) is degraded instead: the venue is up, this vantage
+      point is refused;
     - a venue that says it is in maintenance is in maintenance at once;
     - rate limiting backs off: `Retry-After` when given, otherwise exponentially from the
       interval; other answers carrying Retry-After (503) are honoured as well.
@@ -65,7 +67,10 @@ class Health:
         self.consecutive_successes = 0
         self.consecutive_failures += 1
         if self.consecutive_failures >= self.failure_threshold:
-            return self._move(State.DOWN, obs)
+            # A venue that answers "restricted location" is up; this vantage point is not
+            # let in. That is not the venue being down.
+            failed = State.DEGRADED if obs.reason is Reason.GEO_BLOCKED else State.DOWN
+            return self._move(failed, obs)
         return None
 
     def not_before(self) -> float | None:

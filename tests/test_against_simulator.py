@@ -118,3 +118,21 @@ async def test_daemon_marks_a_venue_down_then_up_again(world: World, tmp_path: P
         assert history[1].reason == "http_5xx"
     finally:
         await daemon.stop()
+
+
+async def test_a_geo_blocked_venue_is_geo_blocked_not_down(world: World, tmp_path: Path) -> None:
+    config = Config.model_validate({
+        "defaults": {"interval": "100ms", "timeout": "100ms"},
+        "alerts": {"defaults": {"failure_threshold": 2, "success_threshold": 2}},
+        "targets": [{"name": "v", "kind": "http", "url": world.url(VENUE) + "/api/v3/time"}],
+    })
+    world.inject(VENUE, "geo_block")
+    daemon = Daemon(config, state_path=str(tmp_path / "s.db"))
+    await daemon.start()
+    try:
+        run = daemon.runs["v"]
+        await wait_for(lambda: run.probes >= 3, what="three probes")
+        assert run.health.last is not None and run.health.last.reason is Reason.GEO_BLOCKED
+        assert run.health.state is State.DEGRADED
+    finally:
+        await daemon.stop()

@@ -24,7 +24,7 @@ def feed(h: Health, *reasons: Reason) -> list[State]:
     return states
 
 
-OK, FAIL, SLOW = Reason.OK, Reason.HTTP_5XX, Reason.DEGRADED
+OK, FAIL, SLOW, GEO = Reason.OK, Reason.HTTP_5XX, Reason.DEGRADED, Reason.GEO_BLOCKED
 UP, DOWN, DEG, UNK = State.UP, State.DOWN, State.DEGRADED, State.UNKNOWN
 
 
@@ -40,6 +40,10 @@ UP, DOWN, DEG, UNK = State.UP, State.DOWN, State.DEGRADED, State.UNKNOWN
         ((OK, SLOW, OK), [UP, DEG, UP]),
         ((FAIL, FAIL, FAIL, SLOW, SLOW), [UNK, UNK, DOWN, DOWN, DEG]),
         ((OK, Reason.MAINTENANCE, OK), [UP, State.MAINTENANCE, UP]),
+        # 451: the venue is up, this vantage point is blocked; never "down"
+        ((OK, GEO, GEO, GEO), [UP, UP, UP, DEG]),
+        ((GEO, GEO, GEO, OK), [UNK, UNK, DEG, UP]),
+        ((FAIL, FAIL, GEO), [UNK, UNK, DEG]),
     ],
 )
 def test_transitions(reasons: tuple[Reason, ...], expected: list[State]) -> None:
