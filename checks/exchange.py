@@ -255,8 +255,14 @@ class ExchangeCheck:
 
     async def probe(self) -> Observation:
         started_at = self._env.clock.wall()
-        rest = await self._rest()
-        snapshot = self._watcher.snapshot() if self._watcher is not None else None
+        watcher = self._watcher
+        if watcher is None:
+            rest = await self._rest()
+        else:
+            # A first probe waits for the first connect to end rather than report "not yet".
+            rest, _ = await asyncio.gather(
+                self._rest(), watcher.wait_first_attempt(self.target.timeout_s))
+        snapshot = watcher.snapshot() if watcher is not None else None
         reason, detail = self._judge(rest, snapshot)
         facts = dict(rest.facts)
         if self._last_price is not None:
