@@ -12,6 +12,7 @@ from checks.base import Check, CheckEnv
 from checks.registry import kinds
 from monitor import __version__
 from monitor.clock import Clock, RealClock
+from monitor.correlate import ChainCorrelator
 from monitor.health import Health, StateChange
 from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry
 from monitor.observation import Observation, State
@@ -67,6 +68,7 @@ class Daemon:
         self.shard = shard
         self.runs: dict[str, TargetRun] = {}
         self.prices = PriceBoard()  # shared: exchange streams publish, price checks read
+        self.chains = ChainCorrelator()
         self.daemon_metrics = DaemonMetrics()
         self.store = Store(state_path, history_per_target=config.server.history_per_target)
         self.scheduler = Scheduler(
@@ -76,7 +78,8 @@ class Daemon:
             on_lag=self.daemon_metrics.scheduler_lag.observe,
         )
         self.collector = OutagemonCollector(
-            self.targets, self.daemon_metrics, version=__version__, vantage=config.vantage
+            self.targets, self.daemon_metrics, version=__version__, vantage=config.vantage,
+            chains=lambda: self.chains.views(self.clock.wall()),
         )
         self.registry = make_registry(self.collector)
         self._reload_lock = asyncio.Lock()
@@ -167,12 +170,14 @@ class Daemon:
         await self.scheduler.remove(name)
         await run.check.close()
         self.prices.forget(name)
+        self.chains.forget(name)
 
     def _on_result(self, name: str, obs: Observation) -> None:
         run = self.runs.get(name)
         if run is None:
             return
         run.probes += 1
+        obs = self.chains.observe(run.target, obs, self.clock.wall())
         run.metrics.record(obs)
         change = run.health.observe(obs, self.clock.monotonic())
         log.debug("probe", target=name, reason=obs.reason.value, latency=obs.latency,

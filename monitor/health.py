@@ -30,6 +30,7 @@ class Health:
       venue's restricted-location answer) is degraded instead: the venue is up, this vantage
       point is refused;
     - a venue that says it is in maintenance is in maintenance at once;
+    - a failure the correlate step excused (the target's chain halted) changes nothing;
     - rate limiting backs off: `Retry-After` when given, otherwise exponentially from the
       interval; other answers carrying Retry-After (503) are honoured as well.
     """
@@ -53,6 +54,8 @@ class Health:
         """Record one observation; `now` is the monotonic time. Returns the change, if any."""
         self.last = obs
         self._update_backoff(obs, now)
+        if obs.excused_by and not obs.success:
+            return None  # something bigger failed (its chain halted): not this target's fault
         if obs.reason is Reason.MAINTENANCE:
             self.consecutive_failures = self.consecutive_successes = 0
             return self._move(State.MAINTENANCE, obs)

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from monitor.correlate import ChainView
 from monitor.health import Health
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, State, StreamStats
 from monitor.schema import TargetBase
@@ -67,6 +68,10 @@ class TargetMetrics:
     deviations: dict[tuple[str, str], float] = field(default_factory=dict)
     # an exchange target's own market and venue, for its outagemon_price series
     own_market: tuple[str, str] | None = None
+    # RPC providers: chain -> (head, lag in blocks, head age) as last judged
+    chain: str | None = None
+    chain_numbers: dict[str, float] = field(default_factory=dict)
+    head_rewinds: int = 0
 
     @classmethod
     def for_target(cls, target: TargetBase) -> TargetMetrics:
@@ -91,6 +96,19 @@ class TargetMetrics:
         if obs.stream is not None:
             self.stream = obs.stream
         self._record_prices(obs)
+        self._record_chain(obs)
+
+    def _record_chain(self, obs: Observation) -> None:
+        chain = obs.facts.get(Fact.CHAIN)
+        if not isinstance(chain, str):
+            return
+        self.chain = chain
+        for fact in (Fact.HEAD, Fact.LAG_BLOCKS, Fact.HEAD_AGE):
+            value = obs.facts.get(fact)
+            if _is_number(value):
+                self.chain_numbers[fact] = float(value)
+        if obs.facts.get(Fact.HEAD_REWIND):
+            self.head_rewinds += 1
 
     def _record_prices(self, obs: Observation) -> None:
         price = obs.facts.get(Fact.PRICE)
@@ -143,11 +161,13 @@ class OutagemonCollector(Collector):
         *,
         version: str,
         vantage: str,
+        chains: Callable[[], Iterable[ChainView]] = lambda: (),
     ) -> None:
         self._targets = targets
         self._daemon = daemon
         self._version = version
         self._vantage = vantage
+        self._chains = chains
 
     def collect(self) -> Iterator[Metric]:
         views = list(self._targets())
@@ -156,6 +176,7 @@ class OutagemonCollector(Collector):
         yield from self._fact_metrics(views)
         yield from self._stream_metrics(views)
         yield from self._price_metrics(views)
+        yield from self._chain_metrics(views)
         lag = Metric("outagemon_scheduler_lag_seconds",
                      "How late probes start against their schedule.", "histogram")
         self._daemon.scheduler_lag.add_to(lag, {})
@@ -256,6 +277,35 @@ class OutagemonCollector(Collector):
                 deviation.add_sample(deviation.name, {**numbers.labels, "market": market,
                                                       "venue": venue}, value)
         yield from (price, deviation)
+
+
+    def _chain_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        families = {
+            Fact.HEAD: Metric("outagemon_chain_head_block", "Head block (slot) of the provider.",
+                              "gauge"),
+            Fact.LAG_BLOCKS: Metric("outagemon_chain_head_lag_blocks",
+                                    "Blocks behind the best provider of the chain.", "gauge"),
+            Fact.HEAD_AGE: Metric("outagemon_chain_head_age_seconds",
+                                  "Seconds since the provider's head block was produced.",
+                                  "gauge"),
+        }
+        rewinds = Metric("outagemon_chain_head_rewinds",
+                         "Times the provider's head moved backwards (reorg or rollback).",
+                         "counter")
+        for view in views:
+            numbers = view.metrics
+            if numbers.chain is None:
+                continue
+            labels = {**numbers.labels, "chain": numbers.chain}
+            for fact, value in numbers.chain_numbers.items():
+                families[fact].add_sample(families[fact].name, labels, value)
+            rewinds.add_sample("outagemon_chain_head_rewinds_total", labels,
+                               numbers.head_rewinds)
+        halted = Metric("outagemon_chain_halted",
+                        "1 when every provider of the chain stopped advancing.", "gauge")
+        for chain in self._chains():
+            halted.add_sample(halted.name, {"chain": chain.chain}, 1 if chain.halted else 0)
+        yield from (*families.values(), rewinds, halted)
 
 
 def _add_histogram(metric: Metric, labels: Labels, bounds: tuple[float, ...],

@@ -75,6 +75,17 @@ class Fact:
     MARKET = "market"  # str: canonical market (BTC-USDT) of a price check
     PRICES = "prices"  # dict venue -> price: the fresh prices a price check compared
     DEVIATIONS = "deviations"  # dict venue -> signed ratio from its reference
+    CHAIN = "chain"  # str: the chain an RPC provider serves (config `chain`)
+    HEAD = "head"  # int: head block height (slot on Solana)
+    HEAD_TIME = "head_time"  # float: unix seconds the head block was produced
+    CHAIN_ID = "chain_id"  # str|int: what the provider says its chain is
+    SYNCING = "syncing"  # bool: the node says it is still syncing
+    PEERS = "peers"  # int: connected peers, where the chain exposes it
+    HEAD_AGE = "head_age"  # float seconds: now minus the head block's time
+    LAG_BLOCKS = "lag_blocks"  # int: behind the best provider of the chain
+    LAG_SECONDS = "lag_seconds"  # float: head time behind the best provider's head time
+    CHAIN_HALTED = "chain_halted"  # bool: every provider of the chain stopped advancing
+    HEAD_REWIND = "head_rewind"  # int: blocks the head moved backwards (reorg or rollback)
 
 
 # Buckets of outagemon_ws_event_lag_seconds: how far behind the venue's own event time the
@@ -131,6 +142,9 @@ class Observation:
     phases: Mapping[str, float] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)
     stream: StreamStats | None = None
+    # Set by the correlate step when the failure is explained by something bigger than this
+    # target (its chain halted): health does not count it against the target.
+    excused_by: str = ""
 
     @property
     def success(self) -> bool:
