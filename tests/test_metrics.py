@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import pytest
 
 from checks.exchange import ExchangeTarget
+from checks.http import HttpTarget
 from checks.price import PriceTarget
+from monitor.correlate import ChainView
 from monitor.health import Health
 from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry, render
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, StreamStats
@@ -52,7 +54,17 @@ def exposition() -> str:
         health = Health(target.name, failure_threshold=1, success_threshold=1, interval=10)
         health.observe(obs, now=0.0)
         views.append(View(metrics, health))
-    collector = OutagemonCollector(lambda: views, DaemonMetrics(), version="t", vantage="v")
+    rpc = HttpTarget.model_construct(name="infura-eth", kind="evm_rpc", provider="infura",
+                                     labels={})
+    metrics = TargetMetrics.for_target(rpc)
+    metrics.record(Observation("infura-eth", 1.0, Reason.LAGGING, 0.1, facts={
+        Fact.CHAIN: "ethereum", Fact.HEAD: 21_000_000, Fact.LAG_BLOCKS: 5, Fact.HEAD_AGE: 70.5,
+        Fact.HEAD_REWIND: 1}))
+    views.append(View(metrics, Health("infura-eth", failure_threshold=1, success_threshold=1,
+                                      interval=10)))
+    chains = [ChainView("ethereum", True, 21_000_005, 2), ChainView("solana", False, 9, 1)]
+    collector = OutagemonCollector(lambda: views, DaemonMetrics(), version="t", vantage="v",
+                                   chains=lambda: chains)
     return render(make_registry(collector)).decode()
 
 
@@ -71,6 +83,17 @@ def test_stream_and_price_series() -> None:
             'target="binance-btc",venue="binance"} 97000.5') in text
     assert ('outagemon_price_deviation_ratio{kind="price",market="BTC-USDT",'
             'provider="btc-prices",target="btc-prices",venue="binance"} -0.35') in text
+
+
+def test_chain_series() -> None:
+    text = exposition()
+    labels = 'chain="ethereum",kind="evm_rpc",provider="infura",target="infura-eth"'
+    assert f"outagemon_chain_head_block{{{labels}}} 2.1e+07" in text
+    assert f"outagemon_chain_head_lag_blocks{{{labels}}} 5.0" in text
+    assert f"outagemon_chain_head_age_seconds{{{labels}}} 70.5" in text
+    assert f"outagemon_chain_head_rewinds_total{{{labels}}} 1.0" in text
+    assert 'outagemon_chain_halted{chain="ethereum"} 1.0' in text
+    assert 'outagemon_chain_halted{chain="solana"} 0.0' in text
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
