@@ -49,7 +49,8 @@ CONFIG_ENV_VAR = "OUTAGEMON_CONFIG"
 EXIT_INVALID = 2
 
 # Values under these keys may be credentials: errors about them never show the value.
-SENSITIVE_KEYS = frozenset({"url", "headers", "secret", "token", "routing_key", "admin_token"})
+SENSITIVE_KEYS = frozenset({"url", "ws_url", "rest_url", "headers", "secret", "token",
+                            "routing_key", "admin_token", "send"})
 
 Path = tuple[str | int, ...]
 

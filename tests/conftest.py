@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from monitor.redact import SECRETS
+from tests.fakes.anvil import anvil, start_anvil  # noqa: F401  (fixtures for every test)
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool] | bool], *, timeout: float = 10.0,

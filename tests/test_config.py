@@ -74,7 +74,7 @@ def test_validate_command_prints_issues_and_returns_2() -> None:
     assert len(printed) == 1
     assert printed[0].startswith(
         f"{CONFIGS / 'invalid' / 'unknown_kind.yaml'}:4: targets[0](a): "
-        "unknown kind 'htp' (expected one of: dns, "
+        "unknown kind 'htp' (expected one of: "
     )
 
 

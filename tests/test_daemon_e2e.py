@@ -174,6 +174,16 @@ async def test_canary_secrets_never_leave_the_process(
     kind: http
     url: "http://127.0.0.1:1/v3/{path_key}?apikey={query_key}"
     headers: {{Authorization: "Bearer {header_key}"}}
+  - name: leaky-rpc
+    kind: evm_rpc
+    chain: ethereum
+    chain_id: 1
+    url: "http://127.0.0.1:1/v3/{path_key}?apikey={query_key}"
+    headers: {{X-Api-Key: {header_key}}}
+  - name: leaky-solana
+    kind: solana_rpc
+    chain: solana
+    url: "{server.url(f'/v3/{path_key}?apikey={query_key}')}"
 """)
     daemon = await spawn(config, log_level="debug")
     await daemon.wait_ready()

@@ -15,7 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from checks.stream import Keepalive, StreamEvent
 from monitor.observation import Reason
@@ -69,7 +69,8 @@ class VenueAdapter(ABC):
     ws_url: ClassVar[str]  # default WebSocket URL
     time_call: ClassVar[RestCall]
     status_call: ClassVar[RestCall | None] = None
-    keepalive: ClassVar[Keepalive | None] = None
+    # Set at class level; an instance may follow its server instead (KuCoin's bullet).
+    keepalive: Keepalive | None = None
 
     def __init__(self, market: Market, *, rest_url: str | None = None,
                  ws_url: str | None = None) -> None:
@@ -120,9 +121,11 @@ class VenueAdapter(ABC):
 
 
 ADAPTERS: dict[str, type[VenueAdapter]] = {}
+_NOT_ADAPTERS = frozenset({"base", "parsing"})  # modules of this package that hold no adapter
+AdapterClass = TypeVar("AdapterClass", bound=type[VenueAdapter])
 
 
-def register_adapter(adapter: type[VenueAdapter]) -> type[VenueAdapter]:
+def register_adapter(adapter: AdapterClass) -> AdapterClass:
     """Class decorator: make the adapter available as `exchange: <adapter.name>`."""
     if adapter.name in ADAPTERS:
         raise RuntimeError(f"exchange adapter {adapter.name!r} registered twice")
@@ -135,6 +138,6 @@ def adapters() -> dict[str, type[VenueAdapter]]:
     import checks.exchanges as package
 
     for module in pkgutil.iter_modules(package.__path__):
-        if module.name != "base":
+        if module.name not in _NOT_ADAPTERS:
             importlib.import_module(f"{package.__name__}.{module.name}")
     return ADAPTERS

@@ -31,9 +31,8 @@ From Binance's API documentation (developers.binance.com):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypeGuard
+from typing import Any, ClassVar
 
 import orjson
 
@@ -45,6 +44,15 @@ from checks.exchanges.base import (
     Verdict,
     register_adapter,
 )
+from checks.exchanges.parsing import (
+    FrameError,
+    header_integer,
+    is_int,
+    json_frame,
+    millis_to_seconds,
+    price,
+    short,
+)
 from checks.stream import EventKind, StreamEvent
 from monitor.observation import Reason
 
@@ -53,38 +61,17 @@ RESTRICTED_LOCATION = "restricted location"
 _RATE_LIMIT_CODES = frozenset({-1003, -1015})  # TOO_MANY_REQUESTS, TOO_MANY_ORDERS
 _OVERLOADED = -1008  # SERVER_BUSY
 _INTERNAL_CODES = frozenset({-1000, -1001, -1006, -1007})  # UNKNOWN, DISCONNECTED, ...
-_MAX_MSG = 160  # characters of a venue message kept in a detail
 _MAX_HEADER_DIGITS = 12
-_MAX_NUMBER_TEXT = 64
 _ACK = StreamEvent(EventKind.ACK)
 
 
-def _short(text: Any) -> str:
-    """A venue message as one bounded line (it is untrusted text)."""
-    return " ".join(str(text).split())[:_MAX_MSG]
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
 def _price(value: Any) -> float | None:
-    """A positive finite price from Binance's decimal string; None if it is not one."""
-    if not isinstance(value, str) or len(value) > _MAX_NUMBER_TEXT:
-        return None
+    """A positive finite price from Binance's decimal string; None if it is not one (a trade
+    with a bad price is reported as malformed, not raised)."""
     try:
-        price = float(value)
-    except ValueError:
+        return price(value, numbers=False)
+    except (TypeError, ValueError):
         return None
-    return price if math.isfinite(price) and price > 0 else None
 
 
 class _Binance(VenueAdapter):
@@ -101,17 +88,17 @@ class _Binance(VenueAdapter):
 
     def parse_time(self, body: Any) -> float:
         server_time = body["serverTime"]
-        if not _is_int(server_time) or server_time <= 0:
-            raise ValueError(f"serverTime is not a positive integer: {_short(server_time)}")
-        return float(server_time) / 1000.0
+        if not is_int(server_time) or server_time <= 0:
+            raise ValueError(f"serverTime is not a positive integer: {short(server_time)}")
+        return millis_to_seconds(server_time)
 
     def venue_error(self, http_status: int, body: Any) -> Verdict | None:
         if not isinstance(body, dict):
             return None
-        code, msg = body.get("code"), _short(body.get("msg", ""))
+        code, msg = body.get("code"), short(body.get("msg", ""))
         if http_status == 451 or RESTRICTED_LOCATION in msg.lower():
             return Reason.GEO_BLOCKED, f"restricted location: {msg}"
-        if not _is_int(code) or code == 0:
+        if not is_int(code) or code == 0:
             return None
         if code in _RATE_LIMIT_CODES:
             return Reason.RATE_LIMITED, f"rate limited ({code}): {msg}"
@@ -122,13 +109,8 @@ class _Binance(VenueAdapter):
         return None
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:
-        value = _header(headers, WEIGHT_HEADER)
-        if value is None:
-            return None
-        text = value.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > _MAX_HEADER_DIGITS:
-            return None
-        return min(int(text) / self.weight_limit, 1.0)
+        used = header_integer(headers, WEIGHT_HEADER, max_digits=_MAX_HEADER_DIGITS)
+        return None if used is None else min(used / self.weight_limit, 1.0)
 
     # -- stream ----------------------------------------------------------------------------
 
@@ -142,8 +124,8 @@ class _Binance(VenueAdapter):
 
     def classify(self, frame: str | bytes) -> StreamEvent:
         try:
-            message = orjson.loads(frame)
-        except (orjson.JSONDecodeError, RecursionError):
+            message = json_frame(frame)
+        except FrameError:
             return StreamEvent(EventKind.ERROR, detail="frame is not JSON")
         if isinstance(message, dict) and isinstance(message.get("data"), dict):
             message = message["data"]  # a combined-stream wrapper (/stream endpoint)
@@ -160,9 +142,9 @@ class _Binance(VenueAdapter):
         if "result" in message and "id" in message:
             return _ACK if message["result"] is None else StreamEvent.ignore()
         error = message.get("error", message)
-        if isinstance(error, dict) and _is_int(error.get("code")) and "msg" in error:
+        if isinstance(error, dict) and is_int(error.get("code")) and "msg" in error:
             return StreamEvent(
-                EventKind.ERROR, detail=f"venue error {error['code']}: {_short(error['msg'])}"
+                EventKind.ERROR, detail=f"venue error {error['code']}: {short(error['msg'])}"
             )
         return StreamEvent.ignore()
 
@@ -170,12 +152,12 @@ class _Binance(VenueAdapter):
         if message.get("s") != self.symbol:
             return StreamEvent.ignore()
         event_ms, sequence = message.get("E"), message.get(self.sequence_key)
-        price = _price(message.get("p"))
-        if _is_int(event_ms) and _is_int(sequence) and price is not None:
+        trade_price = _price(message.get("p"))
+        if is_int(event_ms) and is_int(sequence) and trade_price is not None:
             return StreamEvent(
                 EventKind.DATA,
-                event_time=event_ms / 1000.0,
-                price=price,
+                event_time=millis_to_seconds(event_ms),
+                price=trade_price,
                 sequence=sequence,
                 channel=self.channel,
             )
@@ -195,9 +177,9 @@ class BinanceSpot(_Binance):
 
     def parse_status(self, body: Any) -> VenueStatus:
         status = body["status"]
-        if status not in (0, 1) or not _is_int(status):
-            raise ValueError(f"unknown system status {_short(status)}")
-        return VenueStatus(maintenance=status == 1, detail=_short(body.get("msg", "")))
+        if status not in (0, 1) or not is_int(status):
+            raise ValueError(f"unknown system status {short(status)}")
+        return VenueStatus(maintenance=status == 1, detail=short(body.get("msg", "")))
 
 
 @register_adapter

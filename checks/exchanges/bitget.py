@@ -34,20 +34,24 @@ Choices and what could not be confirmed:
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from checks.exchanges.base import Market, RestCall, VenueAdapter, Verdict, register_adapter
+from checks.exchanges.parsing import (
+    header_integer,
+    integer,
+    json_frame,
+    millis_to_seconds,
+    price,
+)
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
 
 OK_CODE = "00000"
 TIME_CALL_LIMIT_PER_SECOND = 20  # documented limit of GET /api/v2/public/time
-_DIGITS = re.compile(r"^[0-9]{1,20}$")
 _MALFORMED = StreamEvent(EventKind.IGNORE, detail="malformed frame")
 
 CODES: dict[str, Reason] = {
@@ -58,33 +62,6 @@ CODES: dict[str, Reason] = {
     "40808": Reason.HTTP_5XX,
     "40015": Reason.HTTP_5XX,
 }
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("boolean where a number was expected")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _DIGITS.match(value):
-        return int(value)
-    raise ValueError(f"not an integer: {value!r:.40}")
-
-
-def _price(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError("price is not a number")
-    price = float(value)
-    if not math.isfinite(price) or price <= 0:
-        raise ValueError(f"implausible price {value!r:.40}")
-    return price
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 @register_adapter
@@ -111,7 +88,7 @@ class BitgetAdapter(VenueAdapter):
         data = body["data"]
         if not isinstance(data, dict):
             raise TypeError("data is not an object")
-        return _integer(data["serverTime"]) / 1000
+        return millis_to_seconds(integer(data["serverTime"]))
 
     def venue_error(self, http_status: int, body: Any) -> Verdict | None:
         if not isinstance(body, dict) or "code" not in body:
@@ -128,12 +105,8 @@ class BitgetAdapter(VenueAdapter):
         return CODES.get(code, Reason.ERROR), detail
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:
-        remaining_text = _header(headers, "x-mbx-used-remain-limit")
-        if remaining_text is None:
-            return None
-        try:
-            remaining = _integer(remaining_text.strip())
-        except (TypeError, ValueError):
+        remaining = header_integer(headers, "x-mbx-used-remain-limit")
+        if remaining is None:
             return None
         return min(1.0, max(0.0, 1.0 - remaining / TIME_CALL_LIMIT_PER_SECOND))
 
@@ -146,7 +119,7 @@ class BitgetAdapter(VenueAdapter):
         if frame in ("pong", b"pong"):
             return StreamEvent(EventKind.PONG)
         try:
-            return self._classify(orjson.loads(frame))
+            return self._classify(json_frame(frame))
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError):
             return _MALFORMED
 
@@ -185,14 +158,14 @@ class BitgetAdapter(VenueAdapter):
         for trade in trades:
             if not isinstance(trade, dict):
                 raise TypeError("trade is not an object")
-            trade_ms = _integer(trade["ts"])
+            trade_ms = integer(trade["ts"])
             if trade_ms >= newest_ms:
                 newest, newest_ms = trade, trade_ms
-        price = _price(newest["price"]) if newest is not None else None
+        trade_price = price(newest["price"], max_text=None) if newest is not None else None
         event_time: float | None = None
         if "ts" in message:
-            event_time = _integer(message["ts"]) / 1000
+            event_time = millis_to_seconds(integer(message["ts"]))
         elif action == "update" and newest is not None:
-            event_time = newest_ms / 1000
-        return StreamEvent(EventKind.DATA, event_time=event_time, price=price,
+            event_time = millis_to_seconds(newest_ms)
+        return StreamEvent(EventKind.DATA, event_time=event_time, price=trade_price,
                            channel=self._channel)

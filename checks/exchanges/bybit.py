@@ -39,8 +39,6 @@ Choices and what could not be confirmed:
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -55,10 +53,17 @@ from checks.exchanges.base import (
     Verdict,
     register_adapter,
 )
+from checks.exchanges.parsing import (
+    header_integer,
+    integer,
+    json_frame,
+    millis_to_seconds,
+    nanos_to_seconds,
+    price,
+)
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
 
-_DIGITS = re.compile(r"^[0-9]{1,20}$")
 _MALFORMED = StreamEvent(EventKind.IGNORE, detail="malformed frame")
 _FINISHED_STATES = frozenset({"completed", "canceled", "cancelled"})
 
@@ -71,33 +76,6 @@ RET_CODES: dict[int, Reason] = {
     429: Reason.HTTP_5XX,  # UTA: trading service under high server load
     10024: Reason.GEO_BLOCKED,  # Compliance rules triggered
 }
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("boolean where a number was expected")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _DIGITS.match(value):
-        return int(value)
-    raise ValueError(f"not an integer: {value!r:.40}")
-
-
-def _price(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError("price is not a number")
-    price = float(value)
-    if not math.isfinite(price) or price <= 0:
-        raise ValueError(f"implausible price {value!r:.40}")
-    return price
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 @register_adapter
@@ -123,14 +101,14 @@ class BybitAdapter(VenueAdapter):
         if not isinstance(result, dict):
             raise TypeError("result is not an object")
         if "timeNano" in result:
-            return _integer(result["timeNano"]) / 1_000_000_000
-        return float(_integer(result["timeSecond"]))
+            return nanos_to_seconds(integer(result["timeNano"]))
+        return float(integer(result["timeSecond"]))
 
     def parse_status(self, body: Any) -> VenueStatus:
         entries = body["result"]["list"]
         if not isinstance(entries, list):
             raise TypeError("result.list is not an array")
-        now_ms = _integer(body["time"]) if "time" in body else int(time.time() * 1000)
+        now_ms = integer(body["time"]) if "time" in body else int(time.time() * 1000)
         ongoing: list[str] = []
         for entry in entries:
             if not isinstance(entry, dict):
@@ -140,7 +118,7 @@ class BybitAdapter(VenueAdapter):
                 raise TypeError("state is not a string")
             if state.lower() in _FINISHED_STATES:
                 continue
-            if _integer(entry["begin"]) <= now_ms:
+            if integer(entry["begin"]) <= now_ms:
                 title = entry.get("title")
                 ongoing.append(f"{title if isinstance(title, str) else '?'} ({state})")
         if ongoing:
@@ -160,16 +138,9 @@ class BybitAdapter(VenueAdapter):
         return Reason.INVALID_RESPONSE, detail
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:
-        limit_text = _header(headers, "X-Bapi-Limit")
-        remaining_text = _header(headers, "X-Bapi-Limit-Status")
-        if limit_text is None or remaining_text is None:
-            return None
-        try:
-            limit = _integer(limit_text.strip())
-            remaining = _integer(remaining_text.strip())
-        except (TypeError, ValueError):
-            return None
-        if limit <= 0:
+        limit = header_integer(headers, "X-Bapi-Limit")
+        remaining = header_integer(headers, "X-Bapi-Limit-Status")
+        if limit is None or remaining is None or limit <= 0:
             return None
         return min(1.0, max(0.0, 1.0 - remaining / limit))
 
@@ -180,7 +151,7 @@ class BybitAdapter(VenueAdapter):
 
     def classify(self, frame: str | bytes) -> StreamEvent:
         try:
-            return self._classify(orjson.loads(frame))
+            return self._classify(json_frame(frame))
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError):
             return _MALFORMED
 
@@ -211,12 +182,14 @@ class BybitAdapter(VenueAdapter):
         for trade in trades:
             if not isinstance(trade, dict):
                 raise TypeError("trade is not an object")
-            fill_ms = _integer(trade["T"])
+            fill_ms = integer(trade["T"])
             if fill_ms >= newest_ms:
                 newest, newest_ms = trade, fill_ms
-        price = _price(newest["p"]) if newest is not None else None
+        trade_price = price(newest["p"], max_text=None) if newest is not None else None
         if "ts" in message:
-            event_time: float | None = _integer(message["ts"]) / 1000
+            event_time: float | None = millis_to_seconds(integer(message["ts"]))
         else:
-            event_time = newest_ms / 1000 if newest is not None else None
-        return StreamEvent(EventKind.DATA, event_time=event_time, price=price, channel=self.topic)
+            event_time = millis_to_seconds(newest_ms) if newest is not None else None
+        return StreamEvent(
+            EventKind.DATA, event_time=event_time, price=trade_price, channel=self.topic
+        )

@@ -47,71 +47,29 @@ it. No rate-limit response headers are documented for the public endpoints.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
-from math import isfinite
 from typing import Any
 
 import orjson
 
 from checks.exchanges.base import Market, RestCall, VenueAdapter, Verdict, register_adapter
+from checks.exchanges.parsing import (
+    FrameError,
+    integer,
+    is_int,
+    json_frame,
+    millis_to_seconds,
+    price,
+    rfc3339_to_seconds,
+    short,
+)
 from checks.http import status_verdict
 from checks.stream import EventKind, StreamEvent
 from monitor.observation import Reason
 
 SEQUENCE_CHANNEL = "connection"  # sequence_num numbers every message of a connection
-_MAX_DETAIL = 160  # characters of venue text kept in a detail
 _NOT_JSON = StreamEvent(EventKind.ERROR, detail="frame is not JSON")
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
-)
-
-
-def _short(text: object) -> str:
-    """Untrusted venue text as one bounded line."""
-    return " ".join(str(text).split())[:_MAX_DETAIL]
-
-
-def _rfc3339(value: object) -> float:
-    """Unix seconds of an RFC 3339 timestamp with an explicit offset, exactly rounded."""
-    if not isinstance(value, str):
-        raise TypeError(f"timestamp must be a string, not {type(value).__name__}")
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {_short(value[:40])!r}")
-    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
-    fraction, zulu, sign, off_hours, off_minutes = match.group(7, 8, 9, 10, 11)
-    zone = UTC
-    if not zulu:
-        offset = timedelta(hours=int(off_hours), minutes=int(off_minutes))
-        zone = timezone(-offset if sign == "-" else offset)
-    whole = int(datetime(year, month, day, hour, minute, second, tzinfo=zone).timestamp())
-    return float(Decimal(whole) + Decimal(f"0.{fraction}")) if fraction else float(whole)
-
-
-def _price(value: object) -> float:
-    """A finite positive price, sent as a decimal string (or a JSON number)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError(f"price must be a number, not {type(value).__name__}")
-    if isinstance(value, str) and len(value) > 64:
-        raise ValueError("price text too long")
-    number = float(value)
-    if not isfinite(number) or number <= 0:
-        raise ValueError(f"price is not positive and finite: {_short(value)!r}")
-    return number
-
-
-def _integer(value: object) -> int:
-    """An integer sent as a JSON number or a string of digits (no bools, no floats)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
-    raise ValueError(f"not an integer: {_short(value)[:40]!r}")
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:
@@ -157,10 +115,10 @@ class CoinbaseAdapter(VenueAdapter):
     def parse_time(self, body: Any) -> float:
         answer = _mapping(body, "time answer")
         if "epochMillis" in answer:
-            return _integer(answer["epochMillis"]) / 1000
+            return millis_to_seconds(integer(answer["epochMillis"]))
         if "epochSeconds" in answer:
-            return float(_integer(answer["epochSeconds"]))
-        return _rfc3339(answer["iso"])
+            return float(integer(answer["epochSeconds"]))
+        return rfc3339_to_seconds(answer["iso"])
 
     def venue_error(self, http_status: int, body: Any) -> Verdict | None:
         if not isinstance(body, dict):
@@ -168,7 +126,7 @@ class CoinbaseAdapter(VenueAdapter):
         error, message = body.get("error"), body.get("message")
         if not (isinstance(error, str) and error) and not (http_status >= 400 and message):
             return None
-        detail = ": ".join(_short(part) for part in (error, message) if part)
+        detail = ": ".join(short(part) for part in (error, message) if part)
         # The body names the error; the HTTP status says what kind (429, 451, 4xx, 5xx).
         by_status = status_verdict(http_status, None)
         return (by_status[0] if by_status is not None else Reason.ERROR), f"venue error: {detail}"
@@ -185,13 +143,13 @@ class CoinbaseAdapter(VenueAdapter):
 
     def classify(self, frame: str | bytes) -> StreamEvent:
         try:
-            message = orjson.loads(frame)
-        except (orjson.JSONDecodeError, TypeError):
+            message = json_frame(frame)
+        except FrameError:
             return _NOT_JSON
         if not isinstance(message, dict):
             return StreamEvent.ignore()
         number = message.get("sequence_num")
-        if not isinstance(number, int) or isinstance(number, bool):
+        if not is_int(number):
             number = None
         elif self._last_number is not None and number <= self._last_number:
             self._unnumbered = 0  # numbering started again: a new connection
@@ -199,8 +157,8 @@ class CoinbaseAdapter(VenueAdapter):
             event = self._classify(message)
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
             channel = message.get("channel")
-            what = _short(channel) if isinstance(channel, str) else "unknown"
-            event = StreamEvent(EventKind.ERROR, detail=_short(f"malformed {what} message: {exc}"))
+            what = short(channel) if isinstance(channel, str) else "unknown"
+            event = StreamEvent(EventKind.ERROR, detail=short(f"malformed {what} message: {exc}"))
         if number is None:
             return event
         self._last_number = number
@@ -212,7 +170,7 @@ class CoinbaseAdapter(VenueAdapter):
     def _classify(self, message: Mapping[str, Any]) -> StreamEvent:
         if message.get("type") == "error":
             parts = (message.get("message"), message.get("reason"))
-            text = ": ".join(_short(part) for part in parts if part) or "no message"
+            text = ": ".join(short(part) for part in parts if part) or "no message"
             return StreamEvent(EventKind.ERROR, detail=f"venue error: {text}")
         channel = message.get("channel")
         if channel == "subscriptions":
@@ -227,11 +185,11 @@ class CoinbaseAdapter(VenueAdapter):
                 fields = _mapping(trade, "trade")
                 if not self._is_ours(fields.get("product_id")):
                     continue
-                candidate = (_rfc3339(fields["time"]), _price(fields["price"]))
+                candidate = (rfc3339_to_seconds(fields["time"]), price(fields["price"]))
                 if latest is None or candidate[0] > latest[0]:
                     latest = candidate
         if latest is None:
             return StreamEvent.ignore()
         return StreamEvent(
-            EventKind.DATA, event_time=_rfc3339(message["timestamp"]), price=latest[1]
+            EventKind.DATA, event_time=rfc3339_to_seconds(message["timestamp"]), price=latest[1]
         )

@@ -48,11 +48,7 @@ strings client libraries handle), hence the prefix match on `EService:`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
-from math import isfinite
 from typing import Any
 
 import orjson
@@ -65,52 +61,23 @@ from checks.exchanges.base import (
     Verdict,
     register_adapter,
 )
+from checks.exchanges.parsing import (
+    FrameError,
+    is_int,
+    json_frame,
+    price,
+    rfc3339_to_seconds,
+    short,
+)
 from checks.http import status_verdict
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
 
 PING = '{"method":"ping"}'
-_MAX_DETAIL = 160  # characters of venue text kept in a detail
 _NOT_JSON = StreamEvent(EventKind.ERROR, detail="frame is not JSON")
 _NOT_TRADING = frozenset({"maintenance", "cancel_only", "post_only"})
 _RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Temporary lockout")
 _V2_NAMES = {"XBT": "BTC"}  # REST/v1 asset codes that v2 spells differently
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
-)
-
-
-def _short(text: object) -> str:
-    """Untrusted venue text as one bounded line."""
-    return " ".join(str(text).split())[:_MAX_DETAIL]
-
-
-def _rfc3339(value: object) -> float:
-    """Unix seconds of an RFC 3339 timestamp with an explicit offset, exactly rounded."""
-    if not isinstance(value, str):
-        raise TypeError(f"timestamp must be a string, not {type(value).__name__}")
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {_short(value[:40])!r}")
-    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
-    fraction, zulu, sign, off_hours, off_minutes = match.group(7, 8, 9, 10, 11)
-    zone = UTC
-    if not zulu:
-        offset = timedelta(hours=int(off_hours), minutes=int(off_minutes))
-        zone = timezone(-offset if sign == "-" else offset)
-    whole = int(datetime(year, month, day, hour, minute, second, tzinfo=zone).timestamp())
-    return float(Decimal(whole) + Decimal(f"0.{fraction}")) if fraction else float(whole)
-
-
-def _price(value: object) -> float:
-    """A finite positive price; v2 sends JSON numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"price must be a number, not {type(value).__name__}")
-    number = float(value)
-    if not isfinite(number) or number <= 0:
-        raise ValueError(f"price is not positive and finite: {_short(value)!r}")
-    return number
 
 
 def _result(body: Any) -> Mapping[str, Any]:
@@ -142,15 +109,15 @@ class KrakenAdapter(VenueAdapter):
 
     def parse_time(self, body: Any) -> float:
         unixtime = _result(body)["unixtime"]
-        if isinstance(unixtime, bool) or not isinstance(unixtime, int) or unixtime <= 0:
-            raise ValueError(f"result.unixtime is not a positive integer: {_short(unixtime)}")
+        if not is_int(unixtime) or unixtime <= 0:
+            raise ValueError(f"result.unixtime is not a positive integer: {short(unixtime)}")
         return float(unixtime)
 
     def parse_status(self, body: Any) -> VenueStatus:
         status = _result(body)["status"]
         if not isinstance(status, str):
             raise TypeError("result.status must be a string")
-        return VenueStatus(maintenance=status in _NOT_TRADING, detail=f"status {_short(status)}")
+        return VenueStatus(maintenance=status in _NOT_TRADING, detail=f"status {short(status)}")
 
     def venue_error(self, http_status: int, body: Any) -> Verdict | None:
         if not isinstance(body, dict) or not isinstance(body.get("error"), list):
@@ -158,7 +125,7 @@ class KrakenAdapter(VenueAdapter):
         errors = [entry for entry in body["error"] if isinstance(entry, str) and entry[:1] == "E"]
         if not errors:
             return None  # no errors, or warnings only
-        detail = _short(", ".join(errors))
+        detail = short(", ".join(errors))
         if any(entry.startswith(_RATE_LIMITED) for entry in errors):
             return Reason.RATE_LIMITED, f"rate limited: {detail}"
         if any(entry.startswith("EService:") or entry == "EGeneral:Internal error"
@@ -175,22 +142,22 @@ class KrakenAdapter(VenueAdapter):
 
     def classify(self, frame: str | bytes) -> StreamEvent:
         try:
-            message = orjson.loads(frame)
-        except (orjson.JSONDecodeError, TypeError):
+            message = json_frame(frame)
+        except FrameError:
             return _NOT_JSON
         if not isinstance(message, dict):
             return StreamEvent.ignore()
         try:
             return self._classify(message)
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-            return StreamEvent(EventKind.ERROR, detail=_short(f"malformed message: {exc}"))
+            return StreamEvent(EventKind.ERROR, detail=short(f"malformed message: {exc}"))
 
     def _classify(self, message: Mapping[str, Any]) -> StreamEvent:
         method = message.get("method")
         if method is not None:
             if message.get("success") is False or "error" in message:
                 error = message.get("error") or "request failed"
-                return StreamEvent(EventKind.ERROR, detail=_short(f"{method}: {error}"))
+                return StreamEvent(EventKind.ERROR, detail=short(f"{method}: {error}"))
             if method == "pong":
                 return StreamEvent(EventKind.PONG)
             if method == "subscribe" and message.get("success") is True:
@@ -212,7 +179,8 @@ class KrakenAdapter(VenueAdapter):
                 raise TypeError("trade must be an object")
             if trade.get("symbol") != self.symbol:
                 continue
-            candidate = (_rfc3339(trade["timestamp"]), _price(trade["price"]))
+            trade_time = rfc3339_to_seconds(trade["timestamp"])
+            candidate = (trade_time, price(trade["price"], strings=False))  # v2: JSON numbers
             if latest is None or candidate[0] > latest[0]:
                 latest = candidate
         if latest is None:
@@ -222,7 +190,7 @@ class KrakenAdapter(VenueAdapter):
             return StreamEvent(EventKind.DATA, event_time=latest[0], price=latest[1])
         if kind == "snapshot":  # old trades: a price, but no meaningful event time
             return StreamEvent(EventKind.DATA, price=latest[1])
-        raise ValueError(f"unknown trade message type {_short(kind)!r}")
+        raise ValueError(f"unknown trade message type {short(kind)!r}")
 
     @staticmethod
     def _status(message: Mapping[str, Any]) -> StreamEvent:
@@ -232,4 +200,4 @@ class KrakenAdapter(VenueAdapter):
         system = data[0]["system"]
         if system == "online":
             return StreamEvent(EventKind.IGNORE, detail="trading engine online")
-        return StreamEvent(EventKind.ERROR, detail=_short(f"trading engine status {system}"))
+        return StreamEvent(EventKind.ERROR, detail=short(f"trading engine status {system}"))

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -58,6 +57,14 @@ from checks.exchanges.base import (
     Verdict,
     register_adapter,
 )
+from checks.exchanges.parsing import (
+    header_integer,
+    integer,
+    json_frame,
+    millis_to_seconds,
+    nanos_to_seconds,
+    price,
+)
 from checks.http import read_capped
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
@@ -69,7 +76,6 @@ BULLET_TIMEOUT = 10.0  # seconds for the whole token request
 BULLET_MAX_BODY = 64 * 1024  # a real answer is well under 2 KiB
 PING_FRAME = '{"id":"1","type":"ping"}'
 
-_DIGITS = re.compile(r"^[0-9]{1,20}$")
 _MALFORMED = StreamEvent(EventKind.IGNORE, detail="malformed frame")
 
 CODES: dict[str, Reason] = {
@@ -83,40 +89,13 @@ CODES: dict[str, Reason] = {
 MAINTENANCE_STATUSES = {"close": True, "cancelonly": True, "open": False}
 
 
-def _integer(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("boolean where a number was expected")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _DIGITS.match(value):
-        return int(value)
-    raise ValueError(f"not an integer: {value!r:.40}")
-
-
-def _price(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError("price is not a number")
-    price = float(value)
-    if not math.isfinite(price) or price <= 0:
-        raise ValueError(f"implausible price {value!r:.40}")
-    return price
-
-
-def _millis(value: Any, name: str) -> float:
+def _ping_seconds(value: Any, name: str) -> float:
     """A positive duration in milliseconds (bullet pingInterval/pingTimeout) as seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} is not a number")
     if not math.isfinite(value) or not 0 < value <= 3_600_000:
         raise ValueError(f"implausible {name} {value!r}")
     return value / 1000
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 @register_adapter
@@ -143,7 +122,7 @@ class KucoinAdapter(VenueAdapter):
         return body["data"]
 
     def parse_time(self, body: Any) -> float:
-        return _integer(self._data(body)) / 1000
+        return millis_to_seconds(integer(self._data(body)))
 
     def parse_status(self, body: Any) -> VenueStatus:
         data = self._data(body)
@@ -167,16 +146,9 @@ class KucoinAdapter(VenueAdapter):
         return Reason.INVALID_RESPONSE, detail
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:
-        limit_text = _header(headers, "gw-ratelimit-limit")
-        remaining_text = _header(headers, "gw-ratelimit-remaining")
-        if limit_text is None or remaining_text is None:
-            return None
-        try:
-            limit = _integer(limit_text.strip())
-            remaining = _integer(remaining_text.strip())
-        except (TypeError, ValueError):
-            return None
-        if limit <= 0:
+        limit = header_integer(headers, "gw-ratelimit-limit")
+        remaining = header_integer(headers, "gw-ratelimit-remaining")
+        if limit is None or remaining is None or limit <= 0:
             return None
         return min(1.0, max(0.0, 1.0 - remaining / limit))
 
@@ -198,13 +170,12 @@ class KucoinAdapter(VenueAdapter):
         base = server["endpoint"]
         if not isinstance(base, str) or urlsplit(base).scheme not in ("ws", "wss"):
             raise ValueError("bullet endpoint is not a ws:// or wss:// URL")
-        interval = _millis(server["pingInterval"], "pingInterval")
-        timeout = _millis(server["pingTimeout"], "pingTimeout")
+        interval = _ping_seconds(server["pingInterval"], "pingInterval")
+        timeout = _ping_seconds(server["pingTimeout"], "pingTimeout")
         separator = "&" if "?" in base else "?"
         url = f"{base}{separator}token={quote(token, safe='')}&connectId={uuid.uuid4().hex}"
         SECRETS.add_url(url)
-        # The contract's keepalive is a class attribute; this instance now follows the server.
-        vars(self)["keepalive"] = Keepalive(interval=interval, frame=PING_FRAME, timeout=timeout)
+        self.keepalive = Keepalive(interval=interval, frame=PING_FRAME, timeout=timeout)
         return url
 
     async def _fetch_bullet(self) -> Any:
@@ -239,7 +210,7 @@ class KucoinAdapter(VenueAdapter):
 
     def classify(self, frame: str | bytes) -> StreamEvent:
         try:
-            return self._classify(orjson.loads(frame))
+            return self._classify(json_frame(frame))
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError):
             return _MALFORMED
 
@@ -269,7 +240,7 @@ class KucoinAdapter(VenueAdapter):
             raise TypeError("data is not an object")
         return StreamEvent(
             EventKind.DATA,
-            event_time=_integer(data["time"]) / 1_000_000_000,
-            price=_price(data["price"]),
+            event_time=nanos_to_seconds(integer(data["time"])),
+            price=price(data["price"], max_text=None),
             channel=self.topic,
         )

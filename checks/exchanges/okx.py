@@ -48,7 +48,6 @@ Not confirmed: any rate-limit response headers (none are documented), so
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from math import isfinite
 from typing import Any
 
 import orjson
@@ -61,11 +60,19 @@ from checks.exchanges.base import (
     Verdict,
     register_adapter,
 )
+from checks.exchanges.parsing import (
+    FrameError,
+    integer,
+    json_frame,
+    millis_to_seconds,
+    price,
+    short,
+)
 from checks.http import status_verdict
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
 
-_MAX_DETAIL = 160  # characters of venue text kept in a detail
+_MAX_MILLIS_DIGITS = 16  # OKX's millisecond strings (13 digits until the year 2286)
 _NOT_JSON = StreamEvent(EventKind.ERROR, detail="frame is not JSON")
 _PONG = StreamEvent(EventKind.PONG)
 _RATE_LIMITED = frozenset({"50011", "50040"})
@@ -76,33 +83,16 @@ _TRADING_SERVICES = frozenset({"0", "5", "8", "9"})  # WebSocket, trading servic
 _DEMO_ENV = "2"
 
 
-def _short(text: object) -> str:
-    """Untrusted venue text as one bounded line."""
-    return " ".join(str(text).split())[:_MAX_DETAIL]
-
-
 def _millis(value: object) -> float:
-    """Unix seconds from OKX's millisecond string."""
-    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16):
-        raise ValueError(f"not a millisecond timestamp: {_short(value)[:40]!r}")
-    return int(value) / 1000
-
-
-def _price(value: object) -> float:
-    """A finite positive price from OKX's decimal string."""
-    if not isinstance(value, str) or len(value) > 64:
-        raise TypeError("price must be a decimal string")
-    number = float(value)
-    if not isfinite(number) or number <= 0:
-        raise ValueError(f"price is not positive and finite: {_short(value)!r}")
-    return number
+    """Unix seconds from OKX's millisecond string (never a JSON number)."""
+    return millis_to_seconds(integer(value, numbers=False, max_digits=_MAX_MILLIS_DIGITS))
 
 
 def _data(body: Any) -> list[Any]:
     if not isinstance(body, dict):
         raise TypeError("answer must be a JSON object")
     if body["code"] != "0":
-        raise ValueError(f"answer reports code {_short(body['code'])}")
+        raise ValueError(f"answer reports code {short(body['code'])}")
     data = body["data"]
     if not isinstance(data, list):
         raise TypeError("data must be an array")
@@ -138,16 +128,16 @@ class OkxAdapter(VenueAdapter):
                 raise TypeError("maintenance event must be an object")
             state, service, env = event["state"], event.get("serviceType"), event.get("env")
             if state in _MAINTENANCE_NOW and service in _TRADING_SERVICES and env != _DEMO_ENV:
-                now.append(f"{state}: {_short(event.get('title') or 'maintenance')}")
-        return VenueStatus(maintenance=bool(now), detail=_short("; ".join(now)))
+                now.append(f"{state}: {short(event.get('title') or 'maintenance')}")
+        return VenueStatus(maintenance=bool(now), detail=short("; ".join(now)))
 
     def venue_error(self, http_status: int, body: Any) -> Verdict | None:
         if not isinstance(body, dict) or "code" not in body:
             return None
-        code = _short(body["code"])
+        code = short(body["code"])
         if code == "0":
             return None
-        msg = _short(body.get("msg") or "")
+        msg = short(body.get("msg") or "")
         detail = f"{code}: {msg}" if msg else code
         base = code.split("_", 1)[0]  # "51008_1000": code 51008, sub-code 1000
         if base in _RATE_LIMITED:
@@ -169,22 +159,22 @@ class OkxAdapter(VenueAdapter):
         if frame == "pong" or frame == b"pong":
             return _PONG
         try:
-            message = orjson.loads(frame)
-        except (orjson.JSONDecodeError, TypeError):
+            message = json_frame(frame)
+        except FrameError:
             return _NOT_JSON
         if not isinstance(message, dict):
             return StreamEvent.ignore()
         try:
             return self._classify(message)
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-            return StreamEvent(EventKind.ERROR, detail=_short(f"malformed message: {exc}"))
+            return StreamEvent(EventKind.ERROR, detail=short(f"malformed message: {exc}"))
 
     def _classify(self, message: Mapping[str, Any]) -> StreamEvent:
         event = message.get("event")
         if event == "subscribe":
             return StreamEvent(EventKind.ACK)
         if event in ("error", "notice"):
-            text = _short(f"{message.get('code', '')}: {message.get('msg', '')}")
+            text = short(f"{message.get('code', '')}: {message.get('msg', '')}")
             return StreamEvent(EventKind.ERROR, detail=f"venue {event} {text}")
         if event is not None:
             return StreamEvent.ignore()
@@ -200,7 +190,7 @@ class OkxAdapter(VenueAdapter):
                 raise TypeError("trade must be an object")
             if trade.get("instId") != self.symbol:
                 continue
-            candidate = (_millis(trade["ts"]), _price(trade["px"]))
+            candidate = (_millis(trade["ts"]), price(trade["px"], numbers=False))
             if latest is None or candidate[0] > latest[0]:
                 latest = candidate
         if latest is None:

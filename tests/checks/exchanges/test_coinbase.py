@@ -4,39 +4,38 @@ heartbeats channel keeps them open."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from checks.exchanges.base import Market, adapters
 from checks.exchanges.coinbase import SEQUENCE_CHANNEL, CoinbaseAdapter
-from checks.stream import EventKind, StreamEvent, StreamWatcher
-from monitor.clock import RealClock
+from checks.stream import EventKind, StreamEvent
 from monitor.observation import Reason
+from tests.checks.exchanges.harness import (
+    DEEP_ARRAY,
+    FRAMES,
+    SHAPE_ERRORS,
+    Fixtures,
+    LocalVenue,
+    Session,
+    deep_object,
+    json_values,
+    serving,
+    watching,
+)
 from tests.conftest import wait_for
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exchanges" / "coinbase"
-SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
-
-
-def raw(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def doc(name: str) -> Any:
-    return orjson.loads(raw(name))
+FIXTURES = Fixtures("coinbase")
+raw, doc = FIXTURES.raw, FIXTURES.doc
 
 
 @pytest.fixture
@@ -257,8 +256,8 @@ MALFORMED: list[tuple[str, str | bytes, EventKind]] = [
     ("invalid utf-8", b'{"channel": "market_trades\xc3\x28"}', EventKind.ERROR),
     ("not json", "market_trades", EventKind.ERROR),
     ("truncated", '{"channel": "market_trades", "events": [', EventKind.ERROR),
-    ("deeply nested", "[" * 100_000 + "]" * 100_000, EventKind.ERROR),
-    ("deeply nested object", '{"events":' * 5000 + "1" + "}" * 5000, EventKind.ERROR),
+    ("deeply nested", DEEP_ARRAY, EventKind.ERROR),
+    ("deeply nested object", deep_object("events", 5000), EventKind.ERROR),
     ("empty", "", EventKind.ERROR),
     ("array", "[]", EventKind.IGNORE),
     ("bool", "true", EventKind.IGNORE),
@@ -304,18 +303,8 @@ def test_malformed_frames_never_raise(
     assert len(event.detail) < 300
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["channel", "type", "events", "trades", "product_id", "price", "time",
-                         "timestamp", "sequence_num", "message"])
-        | st.text(max_size=5),
-        children,
-        max_size=5,
-    ),
-    max_leaves=20,
-)
+JSON = json_values(["channel", "type", "events", "trades", "product_id", "price", "time",
+                    "timestamp", "sequence_num", "message"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -327,7 +316,7 @@ def test_arbitrary_json_never_raises(values: list[Any]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(frame=st.binary(max_size=200) | st.text(max_size=200))
+@given(frame=FRAMES)
 def test_arbitrary_frames_never_raise(frame: str | bytes) -> None:
     assert isinstance(CoinbaseAdapter(Market.parse("BTC-USD")).classify(frame), StreamEvent)
 
@@ -339,76 +328,56 @@ def rfc3339_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "417Z"  # nanoseconds
 
 
-class LocalCoinbase:
+@dataclass
+class CoinbaseSession(Session):
+    channels: set[str] = field(default_factory=set)
+    number: int = 0  # the next sequence_num
+    last_sent: float = field(default_factory=time.monotonic)
+    trades_sent: int = 0
+
+
+class LocalCoinbase(LocalVenue[CoinbaseSession]):
     """Answers each subscribe with a `subscriptions` message, sends `trade_messages` trade
     messages (the snapshot, then updates, stamped now) and then goes quiet on trades, sends
     heartbeats to a client subscribed to them, numbers every message of a connection in
     `sequence_num` (leaving out `skip` if set, a lost message), and closes a connection it
     sent nothing on for `idle_close` seconds (Coinbase: 60-90 s, shrunk for the test)."""
 
+    close_code = 1000
+    close_reason = "idle"
+
     def __init__(self, *, idle_close: float, trade_messages: int, skip: int | None = None) -> None:
+        super().__init__(CoinbaseSession)
         self.idle_close = idle_close
         self.trade_messages = trade_messages
         self.skip = skip
-        self.connections = 0
-        self.drops = 0
         self.heartbeats = 0
-        self.received: list[str | bytes] = []
-        self.port = 0
 
-    async def handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        channels: set[str] = set()
-        number = 0
-        last_sent = time.monotonic()
-        trades_sent = 0
+    async def send(self, session: CoinbaseSession, message: dict[str, Any]) -> None:
+        if session.number == self.skip:
+            session.number += 1
+        await session.ws.send(orjson.dumps({**message, "sequence_num": session.number}).decode())
+        session.number += 1
+        session.last_sent = time.monotonic()
 
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal number, last_sent
-            if number == self.skip:
-                number += 1
-            await ws.send(orjson.dumps({**message, "sequence_num": number}).decode())
-            number += 1
-            last_sent = time.monotonic()
+    async def answer(self, session: CoinbaseSession, frame: str | bytes) -> None:
+        request = orjson.loads(frame)
+        if request.get("type") == "subscribe":
+            session.channels.add(request["channel"])
+            await self.send(session, {**doc("ws_subscriptions.json"), "timestamp": rfc3339_now()})
 
-        async def read() -> None:
-            async for frame in ws:
-                self.received.append(frame)
-                request = orjson.loads(frame)
-                if request.get("type") == "subscribe":
-                    channels.add(request["channel"])
-                    await send({**doc("ws_subscriptions.json"), "timestamp": rfc3339_now()})
+    def overdue(self, session: CoinbaseSession) -> bool:
+        return time.monotonic() - session.last_sent > self.idle_close
 
-        reader = asyncio.create_task(read())
-        try:
-            while not reader.done():
-                if time.monotonic() - last_sent > self.idle_close:
-                    self.drops += 1
-                    await ws.close(1000, "idle")
-                    return
-                if "heartbeats" in channels:
-                    await send({**doc("ws_heartbeats.json"), "timestamp": rfc3339_now()})
-                    self.heartbeats += 1
-                if "market_trades" in channels and trades_sent < self.trade_messages:
-                    name = "ws_market_trades_snapshot.json" if trades_sent == 0 else (
-                        "ws_market_trades_update.json")
-                    await send({**doc(name), "timestamp": rfc3339_now()})
-                    trades_sent += 1
-                await asyncio.sleep(0.05)  # the venue's pace, not a synchronisation
-        except ConnectionClosed:
-            pass
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-
-
-@contextlib.asynccontextmanager
-async def local_coinbase(**options: Any) -> AsyncIterator[LocalCoinbase]:
-    venue = LocalCoinbase(**options)
-    async with serve(venue.handle, "127.0.0.1", 0) as server:
-        venue.port = next(iter(server.sockets)).getsockname()[1]
-        yield venue
+    async def tick(self, session: CoinbaseSession) -> None:
+        if "heartbeats" in session.channels:
+            await self.send(session, {**doc("ws_heartbeats.json"), "timestamp": rfc3339_now()})
+            self.heartbeats += 1
+        if "market_trades" in session.channels and session.trades_sent < self.trade_messages:
+            name = "ws_market_trades_snapshot.json" if session.trades_sent == 0 else (
+                "ws_market_trades_update.json")
+            await self.send(session, {**doc(name), "timestamp": rfc3339_now()})
+            session.trades_sent += 1
 
 
 class NoHeartbeats(CoinbaseAdapter):
@@ -418,32 +387,14 @@ class NoHeartbeats(CoinbaseAdapter):
         return [frame for frame in super().subscribe_frames() if "heartbeats" not in frame]
 
 
-def watcher_for(adapter: CoinbaseAdapter) -> StreamWatcher:
-    return StreamWatcher(
-        "coinbase-local",
-        adapter,
-        clock=RealClock(),
-        stale_after=5.0,
-        max_message=1 << 20,
-        connect_timeout=2.0,
-        reconnect_initial=0.05,
-        reconnect_max=0.2,
-        max_event_lag=1.0,
-    )
-
-
 async def test_heartbeats_keep_the_venue_from_closing_us() -> None:
-    async with local_coinbase(idle_close=0.6, trade_messages=10) as venue:
-        adapter = CoinbaseAdapter(Market.parse("BTC-USD"), ws_url=f"ws://127.0.0.1:{venue.port}")
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+    async with serving(LocalCoinbase(idle_close=0.6, trade_messages=10)) as venue:
+        adapter = CoinbaseAdapter(Market.parse("BTC-USD"), ws_url=venue.url(""))
+        async with watching("coinbase-local", adapter, max_event_lag=1.0) as watcher:
             # ~1.5 s of heartbeats; the trades stop after ~0.5 s, so the last second is
             # longer than the 0.6 s the venue lets a connection idle.
             await wait_for(lambda: venue.heartbeats >= 30, timeout=5.0, what="30 heartbeats")
             snapshot = watcher.snapshot()
-        finally:
-            await watcher.close()
     stats = snapshot.stats
     assert venue.drops == 0 and venue.connections == 1
     assert snapshot.reason is Reason.OK, snapshot.detail
@@ -457,32 +408,24 @@ async def test_heartbeats_keep_the_venue_from_closing_us() -> None:
 
 
 async def test_a_lost_message_shows_as_a_sequence_gap() -> None:
-    async with local_coinbase(idle_close=5.0, trade_messages=10, skip=9) as venue:
-        adapter = CoinbaseAdapter(Market.parse("BTC-USD"), ws_url=f"ws://127.0.0.1:{venue.port}")
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+    async with serving(LocalCoinbase(idle_close=5.0, trade_messages=10, skip=9)) as venue:
+        adapter = CoinbaseAdapter(Market.parse("BTC-USD"), ws_url=venue.url(""))
+        async with watching("coinbase-local", adapter, max_event_lag=1.0) as watcher:
             await wait_for(lambda: watcher.snapshot().stats.messages_total >= 10, timeout=5.0,
                            what="ten trade messages")
             stats = watcher.snapshot().stats
-        finally:
-            await watcher.close()
     assert stats.sequence_gaps == 1
     assert sum(stats.reconnects.values()) == 0
 
 
 async def test_without_heartbeats_the_venue_closes_an_idle_connection() -> None:
     """The control: the same venue does close a connection that only has trades."""
-    async with local_coinbase(idle_close=0.3, trade_messages=3) as venue:
-        adapter = NoHeartbeats(Market.parse("BTC-USD"), ws_url=f"ws://127.0.0.1:{venue.port}")
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+    async with serving(LocalCoinbase(idle_close=0.3, trade_messages=3)) as venue:
+        adapter = NoHeartbeats(Market.parse("BTC-USD"), ws_url=venue.url(""))
+        async with watching("coinbase-local", adapter, max_event_lag=1.0) as watcher:
             await wait_for(lambda: venue.drops >= 1, timeout=5.0, what="an idle close")
             await wait_for(
                 lambda: watcher.snapshot().stats.reconnects.get("closed_by_server", 0) >= 1,
                 timeout=5.0,
                 what="a reconnect after the venue's close",
             )
-        finally:
-            await watcher.close()

@@ -3,38 +3,34 @@ local WebSocket v2 venue (status on connect, ack, trades, heartbeats, ping/pong)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from checks.exchanges.base import Market, adapters
 from checks.exchanges.kraken import KrakenAdapter
-from checks.stream import EventKind, Keepalive, StreamEvent, StreamWatcher
-from monitor.clock import RealClock
+from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
+from tests.checks.exchanges.harness import (
+    DEEP_ARRAY,
+    FRAMES,
+    SHAPE_ERRORS,
+    Fixtures,
+    LocalVenue,
+    Session,
+    deep_object,
+    json_values,
+    serving,
+    watching,
+)
 from tests.conftest import wait_for
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exchanges" / "kraken"
-SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
-
-
-def raw(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def doc(name: str) -> Any:
-    return orjson.loads(raw(name))
+FIXTURES = Fixtures("kraken")
+raw, doc = FIXTURES.raw, FIXTURES.doc
 
 
 @pytest.fixture
@@ -237,8 +233,8 @@ MALFORMED: list[tuple[str, str | bytes, EventKind]] = [
     ("invalid utf-8", b'{"channel": "\xff\xfe"}', EventKind.ERROR),
     ("not json", "heartbeat", EventKind.ERROR),
     ("truncated", '{"channel": "trade", "data": [', EventKind.ERROR),
-    ("deeply nested", "[" * 100_000 + "]" * 100_000, EventKind.ERROR),
-    ("deeply nested object", '{"data":' * 5000 + "1" + "}" * 5000, EventKind.ERROR),
+    ("deeply nested", DEEP_ARRAY, EventKind.ERROR),
+    ("deeply nested object", deep_object("data", 5000), EventKind.ERROR),
     ("empty", b"", EventKind.ERROR),
     ("array", '[1, "trade"]', EventKind.IGNORE),
     ("string", '"trade"', EventKind.IGNORE),
@@ -283,18 +279,8 @@ def test_malformed_frames_never_raise(
     assert len(event.detail) < 300
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["channel", "type", "data", "method", "success", "error", "symbol",
-                         "price", "timestamp", "system"])
-        | st.text(max_size=5),
-        children,
-        max_size=5,
-    ),
-    max_leaves=20,
-)
+JSON = json_values(["channel", "type", "data", "method", "success", "error", "symbol",
+                    "price", "timestamp", "system"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -305,7 +291,7 @@ def test_arbitrary_json_never_raises(value: Any) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(frame=st.binary(max_size=200) | st.text(max_size=200))
+@given(frame=FRAMES)
 def test_arbitrary_frames_never_raise(frame: str | bytes) -> None:
     assert isinstance(KrakenAdapter(Market.parse("BTC-USD")).classify(frame), StreamEvent)
 
@@ -317,7 +303,7 @@ def rfc3339_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class LocalKraken:
+class LocalKraken(LocalVenue[Session]):
     """Sends the status fixture on connect, acks the subscription with the fixture ack, sends
     the snapshot, then trade updates stamped now and heartbeats; answers the ping with the
     pong fixture unless `answer_pings` is off. Kraken documents no idle rule that needs
@@ -325,88 +311,47 @@ class LocalKraken:
     documented one and that its pong is understood."""
 
     def __init__(self, *, answer_pings: bool = True) -> None:
+        super().__init__(Session)
         self.answer_pings = answer_pings
-        self.connections = 0
-        self.pings = 0
-        self.received: list[str | bytes] = []
-        self.port = 0
 
-    @staticmethod
-    def trade() -> str:
+    async def greet(self, session: Session) -> bool:
+        await session.ws.send(raw("ws_status_online.json").decode())
+        return True
+
+    async def answer(self, session: Session, frame: str | bytes) -> None:
+        request = orjson.loads(frame)
+        if request.get("method") == "ping":
+            self.pinged(session)
+            if self.answer_pings:
+                await session.ws.send(raw("ws_pong.json").decode())
+        elif request.get("method") == "subscribe":
+            await session.ws.send(raw("ws_ack.json").decode())
+            await session.ws.send(raw("ws_trade_snapshot.json").decode())
+            session.subscribed.set()
+
+    def pushes(self) -> list[str]:
         message = doc("ws_trade_update.json")
         for trade in message["data"]:
             trade["timestamp"] = rfc3339_now()
-        return orjson.dumps(message).decode()
-
-    async def handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        subscribed = asyncio.Event()
-
-        async def read() -> None:
-            async for frame in ws:
-                self.received.append(frame)
-                request = orjson.loads(frame)
-                if request.get("method") == "ping":
-                    self.pings += 1
-                    if self.answer_pings:
-                        await ws.send(raw("ws_pong.json").decode())
-                elif request.get("method") == "subscribe":
-                    await ws.send(raw("ws_ack.json").decode())
-                    await ws.send(raw("ws_trade_snapshot.json").decode())
-                    subscribed.set()
-
-        await ws.send(raw("ws_status_online.json").decode())
-        reader = asyncio.create_task(read())
-        try:
-            while not reader.done():
-                if subscribed.is_set():
-                    await ws.send(self.trade())
-                    await ws.send(raw("ws_heartbeat.json").decode())
-                await asyncio.sleep(0.05)  # the venue's pace, not a synchronisation
-        except ConnectionClosed:
-            pass
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+        return [orjson.dumps(message).decode(), raw("ws_heartbeat.json").decode()]
 
 
-@contextlib.asynccontextmanager
-async def local_kraken(*, answer_pings: bool = True) -> AsyncIterator[LocalKraken]:
-    venue = LocalKraken(answer_pings=answer_pings)
-    async with serve(venue.handle, "127.0.0.1", 0) as server:
-        venue.port = next(iter(server.sockets)).getsockname()[1]
-        yield venue
-
-
-def watcher_for(venue: LocalKraken) -> StreamWatcher:
-    adapter = KrakenAdapter(Market.parse("BTC-USD"), ws_url=f"ws://127.0.0.1:{venue.port}/v2")
+def local_adapter(venue: LocalKraken) -> KrakenAdapter:
+    adapter = KrakenAdapter(Market.parse("BTC-USD"), ws_url=venue.url("/v2"))
     keepalive = KrakenAdapter.keepalive
     assert keepalive is not None
-    vars(adapter)["keepalive"] = Keepalive(interval=0.2, frame=keepalive.frame, timeout=0.3)
-    return StreamWatcher(
-        "kraken-local",
-        adapter,
-        clock=RealClock(),
-        stale_after=5.0,
-        max_message=1 << 20,
-        connect_timeout=2.0,
-        reconnect_initial=0.05,
-        reconnect_max=0.2,
-        max_event_lag=1.0,
-    )
+    adapter.keepalive = Keepalive(interval=0.2, frame=keepalive.frame, timeout=0.3)
+    return adapter
 
 
 async def test_pings_are_answered_and_the_stream_stays_up() -> None:
-    async with local_kraken() as venue:
-        watcher = watcher_for(venue)
-        await watcher.start()
-        try:
-            # ~1.5 s: seven pings 0.2 s apart, each pong due within 0.3 s.
-            await wait_for(lambda: venue.pings >= 7, timeout=5.0, what="seven pings")
-            snapshot = watcher.snapshot()
-        finally:
-            await watcher.close()
+    async with (
+        serving(LocalKraken()) as venue,
+        watching("kraken-local", local_adapter(venue), max_event_lag=1.0) as watcher,
+    ):
+        # ~1.5 s: seven pings 0.2 s apart, each pong due within 0.3 s.
+        await wait_for(lambda: venue.pings >= 7, timeout=5.0, what="seven pings")
+        snapshot = watcher.snapshot()
     stats = snapshot.stats
     assert venue.connections == 1
     assert snapshot.reason is Reason.OK, snapshot.detail
@@ -422,15 +367,13 @@ async def test_pings_are_answered_and_the_stream_stays_up() -> None:
 
 async def test_an_unanswered_ping_ends_the_connection() -> None:
     """The control: without pongs the same watcher gives up on the connection."""
-    async with local_kraken(answer_pings=False) as venue:
-        watcher = watcher_for(venue)
-        await watcher.start()
-        try:
-            await wait_for(
-                lambda: watcher.snapshot().stats.reconnects.get("keepalive_timeout", 0) >= 1,
-                timeout=5.0,
-                what="a keepalive timeout",
-            )
-        finally:
-            await watcher.close()
+    async with (
+        serving(LocalKraken(answer_pings=False)) as venue,
+        watching("kraken-local", local_adapter(venue), max_event_lag=1.0) as watcher,
+    ):
+        await wait_for(
+            lambda: watcher.snapshot().stats.reconnects.get("keepalive_timeout", 0) >= 1,
+            timeout=5.0,
+            what="a keepalive timeout",
+        )
     assert venue.pings >= 1

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,29 +16,31 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.server import ServerConnection, serve
 
-from checks import stream
 from checks.exchanges import kucoin
 from checks.exchanges.base import Market, adapters
 from checks.exchanges.kucoin import KucoinAdapter
-from checks.stream import EventKind, StreamEvent
-from monitor.clock import RealClock
+from checks.stream import EventKind
 from monitor.observation import Reason
 from monitor.redact import scrub
+from tests.checks.exchanges.harness import (
+    FRAMES,
+    HOSTILE_FRAMES,
+    ORJSON_VALUES,
+    SHAPE_ERRORS,
+    Fixtures,
+    LocalVenue,
+    Session,
+    assert_sane,
+    one_field_replaced,
+    serving,
+    watching,
+)
 from tests.conftest import LocalServer, wait_for
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exchanges" / "kucoin"
-SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
+FIXTURES = Fixtures("kucoin")
+raw, doc = FIXTURES.raw, FIXTURES.doc
 ServeApp = Callable[[web.Application], Awaitable[LocalServer]]
-
-
-def raw(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def doc(name: str) -> Any:
-    return orjson.loads(raw(name))
 
 
 @pytest.fixture
@@ -370,14 +370,9 @@ def test_classify_error_carries_the_venue_message(adapter: KucoinAdapter) -> Non
 
 
 HOSTILE: list[str | bytes] = [
-    b"\xff\xfe\xfa",
+    *HOSTILE_FRAMES,
     b'{"type": "message", "topic": "/market/match:BTC-USDT", "data": {"price": "\xe2\x28\xa1"}}',
-    "\ud800",
-    "",
     "ping",
-    "{",
-    "[]",
-    "null",
     '"pong"',
     '{"type": "message"}',
     '{"type": "message", "topic": "/market/match:BTC-USDT", "subject": "trade.l3match"}',
@@ -394,8 +389,6 @@ HOSTILE: list[str | bytes] = [
     '{"type": "message", "topic": {"a": 1}, "subject": "trade.l3match", "data": {}}',
     '{"type": ["pong"]}',
     '{"type": {"kind": "ack"}}',
-    "[" * 100_000 + "]" * 100_000,
-    '{"a":' * 50_000 + "1" + "}" * 50_000,
 ]
 
 
@@ -406,73 +399,35 @@ def test_classify_hostile_frames_never_raise(adapter: KucoinAdapter, frame: str 
     assert event.price is None
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=25,
-)
 FUZZED = ["ws_trade.json", "ws_ack.json", "ws_pong.json", "ws_error.json", "ws_welcome.json"]
 
 
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key/index path inside a JSON document."""
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        children: list[tuple[Any, Any]] = list(value.items())
-    elif isinstance(value, list):
-        children = list(enumerate(value))
-    else:
-        children = []
-    for key, child in children:
-        found += paths(child, (*prefix, key))
-    return found
-
-
-def replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    target = document
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return document
-
-
-def assert_sane(event: StreamEvent) -> None:
-    assert isinstance(event, StreamEvent)
-    if event.price is not None:
-        assert math.isfinite(event.price) and event.price > 0
-    if event.event_time is not None:
-        assert math.isfinite(event.event_time)
-
-
 @settings(max_examples=150, deadline=None)
-@given(value=JSON)
+@given(value=ORJSON_VALUES)
 def test_classify_arbitrary_json_never_raises(value: Any) -> None:
     assert_sane(KucoinAdapter(Market.parse("BTC-USDT")).classify(orjson.dumps(value)))
 
 
 @settings(max_examples=100, deadline=None)
-@given(frame=st.binary(max_size=200) | st.text(max_size=200))
+@given(frame=FRAMES)
 def test_classify_arbitrary_bytes_and_text_never_raise(frame: bytes | str) -> None:
     assert_sane(KucoinAdapter(Market.parse("BTC-USDT")).classify(frame))
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.data(), value=JSON)
+@given(data=st.data(), value=ORJSON_VALUES)
 def test_classify_fixture_with_one_field_replaced_never_raises(
     data: st.DataObject, value: Any
 ) -> None:
     document = doc(data.draw(st.sampled_from(FUZZED)))
-    path = data.draw(st.sampled_from(paths(document)))
-    frame = orjson.dumps(replaced(document, path, value))
+    frame = one_field_replaced(data, document, value)
     assert_sane(KucoinAdapter(Market.parse("BTC-USDT")).classify(frame))
 
 
 # -- a local venue that enforces the keepalive rule -----------------------------------------
 
 
-class LocalKucoin:
+class LocalKucoin(LocalVenue[Session]):
     """A bullet-public endpoint (aiohttp) handing out a token, this WebSocket server's URL and
     the ping interval; the WebSocket server checks the token, sends the welcome, acks the
     subscription, pushes fixture-shaped matches stamped now, answers {"type":"ping"} with a
@@ -481,64 +436,41 @@ class LocalKucoin:
     token = "t0ken/with+odd=chars.Zm9v=="
 
     def __init__(self, drop_after: float, ping_interval_ms: int) -> None:
-        self.drop_after = drop_after
+        super().__init__(Session, drop_after=drop_after)
         self.ping_interval_ms = ping_interval_ms
-        self.connections = 0
         self.bad_tokens = 0
-        self.pings = 0
-        self.drops = 0
-        self.ws_port = 0
 
     async def bullet(self, request: web.Request) -> web.Response:
         body = doc("bullet_public.json")
         body["data"]["token"] = self.token
         server = body["data"]["instanceServers"][0]
-        server.update(endpoint=f"ws://127.0.0.1:{self.ws_port}/endpoint",
-                      pingInterval=self.ping_interval_ms, pingTimeout=500)
+        server.update(endpoint=self.url("/endpoint"), pingInterval=self.ping_interval_ms,
+                      pingTimeout=500)
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
-    def match(self) -> str:
-        message = doc("ws_trade.json")
-        message["data"]["time"] = str(time.time_ns())
-        return orjson.dumps(message).decode()
-
-    async def handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
+    async def greet(self, session: Session) -> bool:
+        ws = session.ws
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
         if query.get("token") != [self.token] or not query.get("connectId"):
             self.bad_tokens += 1
             await ws.close(4001, "token is invalid")
-            return
+            return False
         await ws.send(orjson.dumps({"id": query["connectId"][0], "type": "welcome"}).decode())
-        last_ping = time.monotonic()
-        subscribed = asyncio.Event()
+        return True
 
-        async def read() -> None:
-            nonlocal last_ping
-            async for text in ws:
-                message = orjson.loads(text)
-                if message.get("type") == "ping":
-                    self.pings += 1
-                    last_ping = time.monotonic()
-                    await ws.send(orjson.dumps({"id": message["id"], "type": "pong"}).decode())
-                elif message.get("type") == "subscribe":
-                    await ws.send(orjson.dumps({"id": message["id"], "type": "ack"}).decode())
-                    subscribed.set()
+    async def answer(self, session: Session, frame: str | bytes) -> None:
+        message = orjson.loads(frame)
+        if message.get("type") == "ping":
+            self.pinged(session)
+            await session.ws.send(orjson.dumps({"id": message["id"], "type": "pong"}).decode())
+        elif message.get("type") == "subscribe":
+            await session.ws.send(orjson.dumps({"id": message["id"], "type": "ack"}).decode())
+            session.subscribed.set()
 
-        reader = asyncio.create_task(read())
-        try:
-            while not reader.done():
-                if time.monotonic() - last_ping > self.drop_after:
-                    self.drops += 1
-                    await ws.close(1008, "no ping")
-                    return
-                if subscribed.is_set():
-                    await ws.send(self.match())
-                await asyncio.sleep(0.05)  # the venue's pace, not a synchronisation
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+    def pushes(self) -> list[str]:
+        message = doc("ws_trade.json")
+        message["data"]["time"] = str(time.time_ns())
+        return [orjson.dumps(message).decode()]
 
 
 @contextlib.asynccontextmanager
@@ -549,25 +481,8 @@ async def local_kucoin(
     app = web.Application()
     app.router.add_post("/api/v1/bullet-public", venue.bullet)
     rest = await serve_app(app)
-    async with serve(venue.handle, "127.0.0.1", 0) as server:
-        venue.ws_port = next(iter(server.sockets)).getsockname()[1]
+    async with serving(venue):
         yield venue, rest
-
-
-def watcher_for(adapter: KucoinAdapter) -> Any:
-    watcher_class = getattr(stream, "StreamWatcher", None)
-    if watcher_class is None:
-        pytest.skip("checks.stream.StreamWatcher is not there yet")
-    return watcher_class(
-        "kucoin-local",
-        adapter,
-        clock=RealClock(),
-        stale_after=5.0,
-        max_message=1 << 20,
-        connect_timeout=2.0,
-        reconnect_initial=0.05,
-        reconnect_max=0.2,
-    )
 
 
 async def test_keepalive_from_the_bullet_keeps_the_venue_from_dropping_us(
@@ -575,14 +490,10 @@ async def test_keepalive_from_the_bullet_keeps_the_venue_from_dropping_us(
 ) -> None:
     async with local_kucoin(serve_app, drop_after=0.6, ping_interval_ms=200) as (venue, rest):
         adapter = KucoinAdapter(Market.parse("BTC-USDT"), rest_url=rest.url("/"))
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+        async with watching("kucoin-local", adapter) as watcher:
             # ~1.5 s: seven pings at 0.2 s, long past the 0.6 s the venue tolerates silence.
             await wait_for(lambda: venue.pings >= 7, timeout=5.0, what="seven pings")
             stats = watcher.snapshot().stats
-        finally:
-            await watcher.close()
     assert venue.bad_tokens == 0
     assert venue.drops == 0 and venue.connections == 1
     assert stats.connected
@@ -596,15 +507,11 @@ async def test_with_a_slow_ping_rule_the_venue_drops_us(serve_app: ServeApp) -> 
     """The control: a bullet asking for pings every 60 s is too slow for this venue."""
     async with local_kucoin(serve_app, drop_after=0.3, ping_interval_ms=60_000) as (venue, rest):
         adapter = KucoinAdapter(Market.parse("BTC-USDT"), rest_url=rest.url("/"))
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+        async with watching("kucoin-local", adapter) as watcher:
             await wait_for(lambda: venue.drops >= 1, timeout=5.0, what="a drop")
             await wait_for(
                 lambda: sum(watcher.snapshot().stats.reconnects.values()) >= 1,
                 timeout=5.0,
                 what="a reconnect",
             )
-        finally:
-            await watcher.close()
     assert venue.bad_tokens == 0

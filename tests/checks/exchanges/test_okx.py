@@ -3,38 +3,33 @@ local WebSocket venue that enforces OKX's keepalive rule (text "ping", answered 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
-from checks.exchanges.base import Market, adapters
+from checks.exchanges.base import Market, VenueAdapter, adapters
 from checks.exchanges.okx import OkxAdapter
-from checks.stream import EventKind, Keepalive, StreamEvent, StreamWatcher
-from monitor.clock import RealClock
+from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
+from tests.checks.exchanges.harness import (
+    DEEP_ARRAY,
+    FRAMES,
+    SHAPE_ERRORS,
+    Fixtures,
+    SubscribingVenue,
+    deep_object,
+    json_values,
+    serving,
+    watching,
+)
 from tests.conftest import wait_for
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exchanges" / "okx"
-SHAPE_ERRORS = (ValueError, KeyError, TypeError, IndexError)
-
-
-def raw(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def doc(name: str) -> Any:
-    return orjson.loads(raw(name))
+FIXTURES = Fixtures("okx")
+raw, doc = FIXTURES.raw, FIXTURES.doc
 
 
 @pytest.fixture
@@ -239,8 +234,8 @@ MALFORMED: list[tuple[str, str | bytes, EventKind]] = [
     ("invalid utf-8", b"\xff\xfe\xfd", EventKind.ERROR),
     ("not json", "pong!", EventKind.ERROR),
     ("truncated", '{"arg": {"channel": "trades"', EventKind.ERROR),
-    ("deeply nested", "[" * 100_000 + "]" * 100_000, EventKind.ERROR),
-    ("deeply nested object", '{"a":' * 5000 + "1" + "}" * 5000, EventKind.ERROR),
+    ("deeply nested", DEEP_ARRAY, EventKind.ERROR),
+    ("deeply nested object", deep_object("a", 5000), EventKind.ERROR),
     ("empty", "", EventKind.ERROR),
     ("array", "[]", EventKind.IGNORE),
     ("number", "1773480430712", EventKind.IGNORE),
@@ -278,17 +273,7 @@ def test_malformed_frames_never_raise(
     assert len(event.detail) < 300
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["arg", "data", "event", "channel", "instId", "px", "ts", "code"])
-        | st.text(max_size=5),
-        children,
-        max_size=5,
-    ),
-    max_leaves=20,
-)
+JSON = json_values(["arg", "data", "event", "channel", "instId", "px", "ts", "code"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -300,7 +285,7 @@ def test_arbitrary_json_never_raises(value: Any) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(frame=st.binary(max_size=200) | st.text(max_size=200))
+@given(frame=FRAMES)
 def test_arbitrary_frames_never_raise(frame: str | bytes) -> None:
     assert isinstance(OkxAdapter(Market.parse("BTC-USDT")).classify(frame), StreamEvent)
 
@@ -308,94 +293,30 @@ def test_arbitrary_frames_never_raise(frame: str | bytes) -> None:
 # -- a local venue that enforces OKX's keepalive rule ---------------------------------------
 
 
-class LocalOkx:
+class LocalOkx(SubscribingVenue):
     """Acks the subscription with the fixture ack, pushes fixture-shaped trades stamped now,
     answers the text "ping" with "pong", and drops a client that sent no "ping" within
     `drop_after` seconds (OKX: 30 s, shrunk for the test)."""
 
-    def __init__(self, drop_after: float) -> None:
-        self.drop_after = drop_after
-        self.connections = 0
-        self.pings = 0
-        self.drops = 0
-        self.received: list[str | bytes] = []
-        self.port = 0
+    close_code = 4004  # the venue's own close
 
-    @staticmethod
-    def trade() -> str:
+    def __init__(self, drop_after: float) -> None:
+        super().__init__(FIXTURES, pong="ws_pong.txt", drop_after=drop_after)
+
+    def pushes(self) -> list[str]:
         message = doc("ws_trades.json")
         message["data"][0]["ts"] = str(int(time.time() * 1000))
-        return orjson.dumps(message).decode()
-
-    async def handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        last_ping = time.monotonic()
-        subscribed = asyncio.Event()
-
-        async def read() -> None:
-            nonlocal last_ping
-            async for frame in ws:
-                self.received.append(frame)
-                if frame == "ping":
-                    self.pings += 1
-                    last_ping = time.monotonic()
-                    await ws.send(raw("ws_pong.txt").decode())
-                elif orjson.loads(frame).get("op") == "subscribe":
-                    await ws.send(raw("ws_ack.json").decode())
-                    subscribed.set()
-
-        reader = asyncio.create_task(read())
-        try:
-            while not reader.done():
-                if time.monotonic() - last_ping > self.drop_after:
-                    self.drops += 1
-                    await ws.close(4004, "no ping")  # the venue's own close
-                    return
-                if subscribed.is_set():
-                    await ws.send(self.trade())
-                await asyncio.sleep(0.05)  # the venue's pace, not a synchronisation
-        except ConnectionClosed:
-            pass
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-
-
-@contextlib.asynccontextmanager
-async def local_okx(drop_after: float) -> AsyncIterator[LocalOkx]:
-    venue = LocalOkx(drop_after)
-    async with serve(venue.handle, "127.0.0.1", 0) as server:
-        venue.port = next(iter(server.sockets)).getsockname()[1]
-        yield venue
-
-
-def watcher_for(adapter: OkxAdapter) -> StreamWatcher:
-    return StreamWatcher(
-        "okx-local",
-        adapter,
-        clock=RealClock(),
-        stale_after=5.0,
-        max_message=1 << 20,
-        connect_timeout=2.0,
-        reconnect_initial=0.05,
-        reconnect_max=0.2,
-        max_event_lag=1.0,
-    )
+        return [orjson.dumps(message).decode()]
 
 
 async def test_keepalive_keeps_the_venue_from_dropping_us() -> None:
-    async with local_okx(drop_after=0.6) as venue:
-        adapter = OkxAdapter(Market.parse("BTC-USDT"), ws_url=f"ws://127.0.0.1:{venue.port}/")
-        vars(adapter)["keepalive"] = Keepalive(interval=0.2, frame="ping", timeout=0.5)
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+    async with serving(LocalOkx(drop_after=0.6)) as venue:
+        adapter = OkxAdapter(Market.parse("BTC-USDT"), ws_url=venue.url())
+        adapter.keepalive = Keepalive(interval=0.2, frame="ping", timeout=0.5)
+        async with watching("okx-local", adapter, max_event_lag=1.0) as watcher:
             # ~1.5 s: seven pings 0.2 s apart, well past the 0.6 s the venue tolerates.
             await wait_for(lambda: venue.pings >= 7, timeout=5.0, what="seven pings")
             snapshot = watcher.snapshot()
-        finally:
-            await watcher.close()
     stats = snapshot.stats
     assert venue.drops == 0 and venue.connections == 1
     assert snapshot.reason is Reason.OK, snapshot.detail
@@ -411,17 +332,13 @@ async def test_keepalive_keeps_the_venue_from_dropping_us() -> None:
 
 async def test_without_keepalive_the_venue_drops_us() -> None:
     """The control: the same venue does drop a client that never pings."""
-    async with local_okx(drop_after=0.3) as venue:
-        adapter = OkxAdapter(Market.parse("BTC-USDT"), ws_url=f"ws://127.0.0.1:{venue.port}/")
-        vars(adapter)["keepalive"] = None
-        watcher = watcher_for(adapter)
-        await watcher.start()
-        try:
+    async with serving(LocalOkx(drop_after=0.3)) as venue:
+        adapter: VenueAdapter = OkxAdapter(Market.parse("BTC-USDT"), ws_url=venue.url())
+        adapter.keepalive = None
+        async with watching("okx-local", adapter, max_event_lag=1.0) as watcher:
             await wait_for(lambda: venue.drops >= 1, timeout=5.0, what="a drop")
             await wait_for(
                 lambda: watcher.snapshot().stats.reconnects.get("closed_by_server", 0) >= 1,
                 timeout=5.0,
                 what="a reconnect after the venue's close",
             )
-        finally:
-            await watcher.close()
