@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from checks.http import status_verdict
 from checks.stream import Keepalive, StreamEvent
 from monitor.observation import Reason
 
@@ -118,6 +119,13 @@ class VenueAdapter(ABC):
     @abstractmethod
     def classify(self, frame: str | bytes) -> StreamEvent:
         """What one frame means; never raises on malformed input."""
+
+
+def unknown_code_reason(http_status: int) -> Reason:
+    """A venue error code an adapter does not know: the HTTP status still says something
+    (a 451 is geo-blocked, a 5xx an outage); in a 200 it is a plain venue error."""
+    verdict = status_verdict(http_status, None)
+    return verdict[0] if verdict is not None else Reason.ERROR
 
 
 ADAPTERS: dict[str, type[VenueAdapter]] = {}

@@ -39,7 +39,14 @@ from typing import Any
 
 import orjson
 
-from checks.exchanges.base import Market, RestCall, VenueAdapter, Verdict, register_adapter
+from checks.exchanges.base import (
+    Market,
+    RestCall,
+    VenueAdapter,
+    Verdict,
+    register_adapter,
+    unknown_code_reason,
+)
 from checks.exchanges.parsing import (
     header_integer,
     integer,
@@ -102,7 +109,7 @@ class BitgetAdapter(VenueAdapter):
             return Reason.INVALID_RESPONSE, detail
         if http_status == 429:
             return Reason.RATE_LIMITED, detail
-        return CODES.get(code, Reason.ERROR), detail
+        return CODES.get(code) or unknown_code_reason(http_status), detail
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:
         remaining = header_integer(headers, "x-mbx-used-remain-limit")

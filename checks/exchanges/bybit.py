@@ -52,6 +52,7 @@ from checks.exchanges.base import (
     VenueStatus,
     Verdict,
     register_adapter,
+    unknown_code_reason,
 )
 from checks.exchanges.parsing import (
     header_integer,
@@ -134,7 +135,7 @@ class BybitAdapter(VenueAdapter):
         message = body.get("retMsg")
         detail = f"retCode {code!r:.20}: {message if isinstance(message, str) else ''}"[:200]
         if isinstance(code, int) and not isinstance(code, bool):
-            return RET_CODES.get(code, Reason.ERROR), detail
+            return RET_CODES.get(code) or unknown_code_reason(http_status), detail
         return Reason.INVALID_RESPONSE, detail
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:

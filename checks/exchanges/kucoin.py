@@ -56,6 +56,7 @@ from checks.exchanges.base import (
     VenueStatus,
     Verdict,
     register_adapter,
+    unknown_code_reason,
 )
 from checks.exchanges.parsing import (
     header_integer,
@@ -142,7 +143,7 @@ class KucoinAdapter(VenueAdapter):
         message = body.get("msg")
         detail = f"code {code!s:.20}: {message if isinstance(message, str) else ''}"[:200]
         if isinstance(code, str):
-            return CODES.get(code, Reason.ERROR), detail
+            return CODES.get(code) or unknown_code_reason(http_status), detail
         return Reason.INVALID_RESPONSE, detail
 
     def rate_limit_used_ratio(self, headers: Mapping[str, str]) -> float | None:

@@ -59,6 +59,7 @@ from checks.exchanges.base import (
     VenueStatus,
     Verdict,
     register_adapter,
+    unknown_code_reason,
 )
 from checks.exchanges.parsing import (
     FrameError,
@@ -68,7 +69,6 @@ from checks.exchanges.parsing import (
     price,
     short,
 )
-from checks.http import status_verdict
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
 
@@ -146,8 +146,7 @@ class OkxAdapter(VenueAdapter):
             return Reason.HTTP_5XX, f"venue unavailable ({detail})"
         if base in _GEO_BLOCKED:
             return Reason.GEO_BLOCKED, f"restricted ({detail})"
-        by_status = status_verdict(http_status, None)  # e.g. 401 for the API class of codes
-        return (by_status[0] if by_status is not None else Reason.ERROR), f"venue error ({detail})"
+        return unknown_code_reason(http_status), f"venue error ({detail})"
 
     # -- stream ------------------------------------------------------------------------
 

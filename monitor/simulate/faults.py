@@ -14,27 +14,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.simulate.market import check_market
 
 MIB = 1024 * 1024
 
-OVERLOADED_BODY = (
-    '{"code":-1008,"msg":"Server is currently overloaded with other requests. '
-    'Please try again in a few minutes."}'
-)
-TOO_MUCH_WEIGHT_BODY = (
-    '{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight '
-    'per 1 MINUTE. Please use the websocket for live updates to avoid polling the API."}'
-)
-IP_BANNED_BODY = (
-    '{"code":-1003,"msg":"Way too much request weight used; IP banned until {until}. '
-    'Please use the websocket for live updates to avoid bans."}'
-)
-RESTRICTED_LOCATION_BODY = (
-    '{"code":0,"msg":"Service unavailable from a restricted location according to '
-    "'b. Eligibility' in https://www.binance.com/en/terms. Please contact customer service "
-    'if you believe you received this message in error."}'
-)
 GARBAGE_BODY = b"\x00\xffnot json<html>"
 
 
@@ -49,11 +34,13 @@ class FaultKind(StrEnum):
     GARBAGE = "garbage"
     OVERSIZED = "oversized"
     MAINTENANCE = "maintenance"
+    PRICE_OFFSET = "price_offset"
 
 
 # Faults that replace the answer to a REST request (or a WebSocket handshake). The others
-# modify it: latency delays it, maintenance changes the status endpoint, stall_stream only
-# silences open streams.
+# modify it: latency delays it, maintenance changes the status answer (or, on a venue with no
+# status endpoint, answers every request with the venue's maintenance error), stall_stream
+# only silences open streams, price_offset shifts the venue's prices.
 ANSWERING_KINDS = frozenset({
     FaultKind.HTTP_5XX, FaultKind.RATE_LIMIT, FaultKind.GEO_BLOCK, FaultKind.RESET,
     FaultKind.HANG, FaultKind.GARBAGE, FaultKind.OVERSIZED,
@@ -74,13 +61,24 @@ class LatencyParams(NoParams):
 
 class Http5xxParams(NoParams):
     status: int = Field(default=503, ge=500, le=599)
-    body: str = OVERLOADED_BODY
+    body: str | None = Field(default=None, description="sent as is; None: the venue's own "
+                             "overloaded answer")
     content_type: str = "application/json"
 
 
 class RateLimitParams(NoParams):
     retry_after: int = Field(default=5, ge=0, le=86_400)
     status: Literal[429, 418] = 429
+
+
+class PriceOffsetParams(NoParams):
+    ratio: float = Field(gt=-1, le=10, description="relative shift, -0.35: 35 % lower")
+    market: str | None = Field(default=None, description="BASE-QUOTE; None: every market")
+
+    @field_validator("market")
+    @classmethod
+    def _listed(cls, value: str | None) -> str | None:
+        return None if value is None else check_market(value)
 
 
 class OversizedParams(NoParams):
@@ -99,6 +97,7 @@ PARAMS: Mapping[FaultKind, type[NoParams]] = {
     FaultKind.GARBAGE: NoParams,
     FaultKind.OVERSIZED: OversizedParams,
     FaultKind.MAINTENANCE: NoParams,
+    FaultKind.PRICE_OFFSET: PriceOffsetParams,
 }
 
 
@@ -230,6 +229,15 @@ class FaultBook:
             for fault in self.matching(path)
             if isinstance(fault.params, LatencyParams)
         )
+
+    def price_offset(self, market: str) -> float:
+        """The relative shift of `market`'s prices (price_offset faults multiply)."""
+        factor = 1.0
+        for fault in self._faults.values():
+            params = fault.params
+            if isinstance(params, PriceOffsetParams) and params.market in (None, market):
+                factor *= 1.0 + params.ratio
+        return factor - 1.0
 
     def _changed(self) -> None:
         for listener in self._listeners:

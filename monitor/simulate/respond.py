@@ -1,22 +1,20 @@
-"""The answers a faulty venue gives instead of the real one (the "answering" faults)."""
+"""The answers a faulty venue gives instead of the real one (the "answering" faults), in the
+venue's own shape where the venue has one."""
 
 from __future__ import annotations
 
-import time
-
+import orjson
 from aiohttp import web
 
 from monitor.simulate.faults import (
     GARBAGE_BODY,
-    IP_BANNED_BODY,
-    RESTRICTED_LOCATION_BODY,
-    TOO_MUCH_WEIGHT_BODY,
     Fault,
     FaultKind,
     Http5xxParams,
     OversizedParams,
     RateLimitParams,
 )
+from monitor.simulate.venues.base import Answer, Shape
 
 CHUNK_SIZE = 64 * 1024
 _FILLER = (b'{"symbol":"BTCUSDT","price":"0.00000000"},' * (CHUNK_SIZE // 40 + 1))[:CHUNK_SIZE]
@@ -30,22 +28,30 @@ def abort(request: web.BaseRequest) -> web.StreamResponse:
     return web.Response(status=499)
 
 
-def json_error(status: int, body: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=body, content_type="application/json",
-                        headers=headers)
+def is_upgrade(request: web.BaseRequest) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def venue_answer(request: web.BaseRequest, answer: Answer, *,
+                 refused_status: int) -> web.Response:
+    """`answer` as a response. A WebSocket handshake is refused with `refused_status` where
+    the venue would answer a REST call with an error inside a 200."""
+    status = answer.status
+    if status < 400 and is_upgrade(request):
+        status = refused_status
+    body = answer.body
+    if isinstance(body, str):
+        body = body.encode()
+    elif not isinstance(body, bytes):
+        body = orjson.dumps(body)
+    return web.Response(status=status, body=body, content_type=answer.content_type,
+                        headers=dict(answer.headers))
 
 
 def http_5xx(params: Http5xxParams) -> web.Response:
+    assert params.body is not None
     return web.Response(status=params.status, body=params.body.encode(),
                         content_type=params.content_type)
-
-
-def rate_limited(params: RateLimitParams) -> web.Response:
-    headers = {"Retry-After": str(params.retry_after)}
-    if params.status == 418:
-        until = int((time.time() + params.retry_after) * 1000)
-        return json_error(418, IP_BANNED_BODY.replace("{until}", str(until)), headers)
-    return json_error(429, TOO_MUCH_WEIGHT_BODY, headers)
 
 
 def garbage() -> web.Response:
@@ -74,7 +80,7 @@ async def oversized(request: web.BaseRequest, params: OversizedParams) -> web.St
     return response
 
 
-async def answer(request: web.BaseRequest, fault: Fault) -> web.StreamResponse:
+async def answer(request: web.BaseRequest, fault: Fault, shape: Shape) -> web.StreamResponse:
     """The response for every answering fault except `hang`, which the venue handles."""
     params = fault.params
     match fault.kind:
@@ -82,12 +88,16 @@ async def answer(request: web.BaseRequest, fault: Fault) -> web.StreamResponse:
             return abort(request)
         case FaultKind.HTTP_5XX:
             assert isinstance(params, Http5xxParams)
-            return http_5xx(params)
+            if params.body is not None:
+                return http_5xx(params)
+            return venue_answer(request, shape.overloaded(params.status),
+                                refused_status=params.status)
         case FaultKind.RATE_LIMIT:
             assert isinstance(params, RateLimitParams)
-            return rate_limited(params)
+            return venue_answer(request, shape.rate_limited(params.status, params.retry_after),
+                                refused_status=params.status)
         case FaultKind.GEO_BLOCK:
-            return json_error(451, RESTRICTED_LOCATION_BODY)
+            return venue_answer(request, shape.geo_blocked(), refused_status=451)
         case FaultKind.GARBAGE:
             return garbage()
         case FaultKind.OVERSIZED:

@@ -7,6 +7,7 @@ fault behind when cancelled; `hold` does both.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,12 +73,44 @@ async def calm(world: World) -> None:
     return None
 
 
+# The phases of `flaky`, each PHASE seconds: (fault, params); None is calm.
+PHASE = 20.0
+FLAKY: tuple[tuple[str | None, dict[str, Any]], ...] = (
+    ("latency", {"ms": 300}),
+    ("http_5xx", {"status": 503}),
+    ("rate_limit", {"retry_after": 5}),
+    ("stall_stream", {}),
+    ("maintenance", {}),
+    ("price_offset", {"ratio": -0.05, "market": "BTC-USDT"}),
+    (None, {}),
+)
+
+
 @scenario("flaky", "every venue cycles through 300 ms latency, a 503 burst, 429 with "
-                   "Retry-After 5, a stalled stream and calm, ~20 s each, forever")
+                   "Retry-After 5, a stalled stream, maintenance, prices 5 % low on BTC-USDT "
+                   "and calm, ~20 s each, forever; venues start their cycles staggered")
 async def flaky(world: World) -> None:
+    venues = world.venues
+    cycle = PHASE * len(FLAKY)
+    await asyncio.gather(*(_flaky_venue(world, venue, index * cycle / len(venues))
+                           for index, venue in enumerate(venues)))
+
+
+async def _flaky_venue(world: World, venue: str, delay: float) -> None:
+    await world.sleep(delay)
     while True:
-        await hold(world, 20, "latency", ms=300)
-        await hold(world, 20, "http_5xx", status=503)
-        await hold(world, 20, "rate_limit", retry_after=5)
-        await hold(world, 20, "stall_stream")
+        for fault, params in FLAKY:
+            if fault is None:
+                await world.sleep(PHASE)
+            else:
+                await hold(world, PHASE, fault, venues=[venue], **params)
+
+
+@scenario("depeg", "USDe-style dislocation: one venue (the Binance-shaped one, if any) quotes "
+                   "USDE-USDT 35 % low for 60 s after 20 s of calm, forever")
+async def depeg(world: World) -> None:
+    venue = next((name for name in world.venues if world.shape(name) == "binance"),
+                 world.venues[0])
+    while True:
         await world.sleep(20)
+        await hold(world, 60, "price_offset", venues=[venue], ratio=-0.35, market="USDE-USDT")

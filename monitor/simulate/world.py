@@ -2,6 +2,11 @@
 
 With port=0 every server picks a free port. With a fixed port P the control API listens on P
 and the venues on P+1, P+2, ... in the order given.
+
+Every venue has a shape (monitor/simulate/venues): the real venue whose REST API and
+WebSocket stream it imitates. `venues` is a list of names, whose shapes follow from the names
+("okx-sim" is OKX-shaped, any unknown name Binance-shaped), or a mapping of name to shape.
+All venues quote one shared random walk per market, so they agree within a small spread.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from monitor.simulate.exchange import ExchangeVenue
 from monitor.simulate.faults import (
     Fault,
     FaultError,
+    FaultKind,
     parse_duration,
     parse_kind,
     parse_params,
     parse_path,
 )
+from monitor.simulate.market import PriceWalk
 from monitor.simulate.scenarios import ScenarioFunction, get_scenario
+from monitor.simulate.venues import SHAPES, shape_for
 
 log = structlog.get_logger("outagemon.simulate")
 
@@ -42,28 +50,49 @@ def _base_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def venue_shapes(venues: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+    """{venue name: shape name}, checked: names valid and unique, shapes known."""
+    if isinstance(venues, str):
+        raise ValueError("venues must be a list of names or a mapping, not a string")
+    names = list(venues)
+    if not names:
+        raise ValueError("a world needs at least one venue")
+    for name in names:
+        if not VENUE_NAME.match(name):
+            raise ValueError(f"invalid venue name {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate venue names in {names}")
+    shapes = dict(venues) if isinstance(venues, Mapping) else {n: shape_for(n) for n in names}
+    for name, shape in shapes.items():
+        if shape not in SHAPES:
+            raise ValueError(f"venue {name!r}: unknown shape {shape!r}; shapes: "
+                             f"{', '.join(SHAPES)}")
+    return shapes
+
+
 class World:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 venues: Sequence[str] = DEFAULT_VENUES, *, trade_rate: float = 10.0,
-                 time_scale: float = 1.0, seed: int | None = None) -> None:
-        """`time_scale` multiplies every scenario sleep (tests use a small one); `seed` makes
-        prices reproducible."""
-        if not venues:
-            raise ValueError("a world needs at least one venue")
-        for name in venues:
-            if not VENUE_NAME.match(name):
-                raise ValueError(f"invalid venue name {name!r}")
-        if len(set(venues)) != len(venues):
-            raise ValueError(f"duplicate venue names in {list(venues)}")
+                 venues: Sequence[str] | Mapping[str, str] = DEFAULT_VENUES, *,
+                 trade_rate: float = 10.0, time_scale: float = 1.0, seed: int | None = None,
+                 keepalive_scale: float = 1.0) -> None:
+        """`time_scale` multiplies every scenario sleep (tests use a small one); `seed` fixes
+        the random draws of prices and trades; `keepalive_scale` multiplies every venue's
+        keepalive intervals (1: the real venues' intervals; tests use a small one, with
+        clients that scale theirs alike)."""
+        shapes = venue_shapes(venues)
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if keepalive_scale <= 0:
+            raise ValueError("keepalive_scale must be positive")
         self.host = host
         self.port = port
         self.time_scale = time_scale
+        self.walk = PriceWalk(seed)
         self._venues = {
-            name: ExchangeVenue(name, trade_rate=trade_rate,
-                                seed=None if seed is None else seed + index)
-            for index, name in enumerate(venues)
+            name: ExchangeVenue(name, shape, walk=self.walk, trade_rate=trade_rate,
+                                seed=None if seed is None else seed + index,
+                                keepalive_scale=keepalive_scale)
+            for index, (name, shape) in enumerate(shapes.items())
         }
         self._runners: list[web.AppRunner] = []
         self._ports: dict[str, int] = {}
@@ -133,7 +162,13 @@ class World:
         return _base_url("http", self.host, self._ports[venue])
 
     def ws_url(self, venue: str) -> str:
-        return self.url(venue).replace("http", "ws", 1) + "/ws"
+        """The venue's public WebSocket URL, like ws://127.0.0.1:PORT/ws (KuCoin clients ask
+        the bullet endpoint for it, with a token)."""
+        return self.url(venue).replace("http", "ws", 1) + self.venue(venue).ws_path
+
+    def shape(self, venue: str) -> str:
+        """The shape of `venue`: the adapter name its API imitates ("okx")."""
+        return self.venue(venue).shape.name
 
     @property
     def control_url(self) -> str:
@@ -149,7 +184,11 @@ class World:
         with `duration`, for that many seconds. Raises FaultError on any invalid input."""
         book = self.venue(venue).faults
         kind = parse_kind(fault)
-        return book.add(kind, parse_params(kind, params or {}), path=parse_path(path),
+        parsed_path = parse_path(path)
+        if kind is FaultKind.PRICE_OFFSET and parsed_path is not None:
+            raise FaultError("price_offset applies to the whole venue: give params.market, "
+                             "not a path")
+        return book.add(kind, parse_params(kind, params or {}), path=parsed_path,
                         duration=parse_duration(duration))
 
     def inject(self, venue: str, fault: str, *, path: str | None = None,
@@ -213,6 +252,7 @@ class World:
             "venues": {
                 name: {
                     "kind": venue.kind,
+                    "shape": venue.shape.name,
                     "url": self.url(name) if started else None,
                     "ws_url": self.ws_url(name) if started else None,
                     "faults": [fault.to_json() for fault in venue.faults],
