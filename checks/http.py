@@ -27,14 +27,22 @@ import aiohttp
 import orjson
 from cryptography import x509
 from multidict import CIMultiDict
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from checks import jsonpath
 from checks.base import DEFAULT_MAX_BODY, CheckEnv, ProbeOnly, register
 from checks.errors import classify_exception
 from monitor.observation import Fact, Observation, Phase, Reason
-from monitor.redact import SecretURL, scrub
-from monitor.schema import ByteSize, PositiveDuration, Regex, SecretHeaders, Strict, TargetBase
+from monitor.redact import scrub
+from monitor.schema import (
+    ByteSize,
+    HttpURL,
+    PositiveDuration,
+    Regex,
+    SecretHeaders,
+    Strict,
+    TargetBase,
+)
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -50,7 +58,7 @@ class HttpExpect(Strict):
 
 class HttpTarget(TargetBase):
     kind: Literal["http"]
-    url: SecretURL
+    url: HttpURL
     method: HttpMethod = "GET"
     headers: SecretHeaders = Field(default_factory=dict)
     body: str | None = None
@@ -60,12 +68,6 @@ class HttpTarget(TargetBase):
     tls_verify: bool = True
     expect: HttpExpect = Field(default_factory=HttpExpect)
 
-    @field_validator("url")
-    @classmethod
-    def _http_scheme(cls, value: SecretURL) -> SecretURL:
-        if value.scheme not in ("http", "https"):
-            raise ValueError(f"url must be http:// or https:// (got {value.redacted})")
-        return value
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpTarget:

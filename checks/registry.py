@@ -15,5 +15,6 @@ def kinds() -> dict[str, KindSpec]:
         tls,
         websocket,
     )
+    from checks.rpc import bitcoin, cosmos, evm, solana  # noqa: F401  (registration side effect)
 
     return KINDS

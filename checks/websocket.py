@@ -20,14 +20,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from checks import jsonpath
 from checks.base import CheckEnv, register
 from checks.stream import EventKind, Keepalive, StreamEvent, StreamWatcher
 from monitor.observation import Observation
-from monitor.redact import SECRETS, SecretURL
-from monitor.schema import ByteSize, PositiveDuration, Strict, TargetBase
+from monitor.schema import ByteSize, PositiveDuration, SecretHeaders, Strict, TargetBase, WsURL
 
 TimeUnit = Literal["s", "ms", "us", "ns", "rfc3339"]
 Frame = str | dict[str, Any] | list[Any]  # dicts and lists are sent as JSON
@@ -54,8 +53,8 @@ class Reconnect(Strict):
 
 class WebSocketTarget(TargetBase):
     kind: Literal["websocket"]
-    url: SecretURL
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: WsURL
+    headers: SecretHeaders = Field(default_factory=dict)
     subscribe: list[Frame] = Field(default_factory=list)
     ping: WsPing | None = None
     event_time: EventTime | None = None
@@ -68,18 +67,7 @@ class WebSocketTarget(TargetBase):
     def is_stream(self) -> bool:
         return True
 
-    @field_validator("url")
-    @classmethod
-    def _ws_scheme(cls, value: SecretURL) -> SecretURL:
-        if value.scheme not in ("ws", "wss"):
-            raise ValueError(f"url must be ws:// or wss:// (got {value.redacted})")
-        return value
 
-    @field_validator("headers")
-    @classmethod
-    def _headers_are_secret(cls, value: dict[str, str]) -> dict[str, str]:
-        SECRETS.add(value.values())
-        return value
 
 
 DEFAULT_CONNECT_TIMEOUT = 10.0

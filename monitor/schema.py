@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from monitor.redact import SecretURL
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h|d)")
 _UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -92,7 +95,21 @@ def _register_header_secrets(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def _require_scheme(*schemes: str) -> Callable[[SecretURL], SecretURL]:
+    shown = " or ".join(f"{scheme}://" for scheme in schemes)
+
+    def check(url: SecretURL) -> SecretURL:
+        if url.scheme not in schemes:
+            raise ValueError(f"must be {shown} (got {url.redacted})")
+        return url
+
+    return check
+
+
 Regex = Annotated[str, AfterValidator(_compiles)]
+# URLs may carry API keys: they print redacted (monitor.redact.SecretURL).
+HttpURL = Annotated[SecretURL, AfterValidator(_require_scheme("http", "https"))]
+WsURL = Annotated[SecretURL, AfterValidator(_require_scheme("ws", "wss"))]
 # Header values often carry API keys or tokens: they are registered as secrets.
 SecretHeaders = Annotated[dict[str, str], AfterValidator(_register_header_secrets)]
 
