@@ -21,6 +21,8 @@ from monitor.health import Health
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, State, StreamStats
 from monitor.schema import TargetBase
 
+# outagemon_status_page_indicator values; an unknown state exports no value at all
+INDICATOR_VALUES = {"none": 0, "minor": 1, "major": 2, "critical": 3, "maintenance": 4}
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
@@ -72,6 +74,10 @@ class TargetMetrics:
     chain: str | None = None
     chain_numbers: dict[str, float] = field(default_factory=dict)
     head_rewinds: int = 0
+    # status pages and cloud feeds, as last read
+    indicator: int | None = None
+    components_up: dict[str, int] = field(default_factory=dict)
+    open_incidents: int | None = None
 
     @classmethod
     def for_target(cls, target: TargetBase) -> TargetMetrics:
@@ -97,6 +103,20 @@ class TargetMetrics:
             self.stream = obs.stream
         self._record_prices(obs)
         self._record_chain(obs)
+        self._record_status_page(obs)
+
+    def _record_status_page(self, obs: Observation) -> None:
+        indicator = obs.facts.get(Fact.INDICATOR)
+        if not isinstance(indicator, str):
+            return  # a failed fetch: keep what the page said last
+        self.indicator = INDICATOR_VALUES.get(indicator)
+        components = obs.facts.get(Fact.COMPONENTS)
+        if isinstance(components, Mapping):
+            self.components_up = {str(name): 1 if status == "operational" else 0
+                                  for name, status in components.items()}
+        incidents = obs.facts.get(Fact.INCIDENTS)
+        if isinstance(incidents, list):
+            self.open_incidents = len(incidents)
 
     def _record_chain(self, obs: Observation) -> None:
         chain = obs.facts.get(Fact.CHAIN)
@@ -177,6 +197,7 @@ class OutagemonCollector(Collector):
         yield from self._stream_metrics(views)
         yield from self._price_metrics(views)
         yield from self._chain_metrics(views)
+        yield from self._status_page_metrics(views)
         lag = Metric("outagemon_scheduler_lag_seconds",
                      "How late probes start against their schedule.", "histogram")
         self._daemon.scheduler_lag.add_to(lag, {})
@@ -306,6 +327,27 @@ class OutagemonCollector(Collector):
         for chain in self._chains():
             halted.add_sample(halted.name, {"chain": chain.chain}, 1 if chain.halted else 0)
         yield from (*families.values(), rewinds, halted)
+
+
+    def _status_page_metrics(self, views: list[TargetView]) -> Iterator[Metric]:
+        indicator = Metric("outagemon_status_page_indicator",
+                           "The page's state: 0 none, 1 minor, 2 major, 3 critical, "
+                           "4 maintenance.", "gauge")
+        component_up = Metric("outagemon_status_page_component_up",
+                              "1 when the component is operational (filtered, capped).",
+                              "gauge")
+        incidents = Metric("outagemon_status_page_open_incidents",
+                           "Open incidents on the page (after the component filter).", "gauge")
+        for view in views:
+            numbers = view.metrics
+            if numbers.indicator is not None:
+                indicator.add_sample(indicator.name, numbers.labels, numbers.indicator)
+            for component, up in numbers.components_up.items():
+                component_up.add_sample(component_up.name,
+                                        {**numbers.labels, "component": component}, up)
+            if numbers.open_incidents is not None:
+                incidents.add_sample(incidents.name, numbers.labels, numbers.open_incidents)
+        yield from (indicator, component_up, incidents)
 
 
 def _add_histogram(metric: Metric, labels: Labels, bounds: tuple[float, ...],

@@ -86,6 +86,10 @@ class Fact:
     LAG_SECONDS = "lag_seconds"  # float: head time behind the best provider's head time
     CHAIN_HALTED = "chain_halted"  # bool: every provider of the chain stopped advancing
     HEAD_REWIND = "head_rewind"  # int: blocks the head moved backwards (reorg or rollback)
+    INDICATOR = "indicator"  # str: a status page's worst state (none/minor/major/critical/...)
+    COMPONENTS = "components"  # dict name -> normalised component status
+    INCIDENTS = "incidents"  # list of open incidents (name, impact, status, latest update, url)
+    MAINTENANCES = "maintenances"  # list of active and upcoming maintenance windows
 
 
 # Buckets of outagemon_ws_event_lag_seconds: how far behind the venue's own event time the

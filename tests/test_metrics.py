@@ -62,6 +62,15 @@ def exposition() -> str:
         Fact.HEAD_REWIND: 1}))
     views.append(View(metrics, Health("infura-eth", failure_threshold=1, success_threshold=1,
                                       interval=10)))
+    page = HttpTarget.model_construct(name="coinbase-status", kind="statuspage",
+                                      provider="coinbase", labels={})
+    metrics = TargetMetrics.for_target(page)
+    metrics.record(Observation("coinbase-status", 1.0, Reason.DEGRADED, 0.2, facts={
+        Fact.INDICATOR: "minor",
+        Fact.COMPONENTS: {"API": "operational", "Websocket Feeds": "degraded_performance"},
+        Fact.INCIDENTS: [{"name": "Delayed withdrawals", "impact": "minor"}]}))
+    views.append(View(metrics, Health("coinbase-status", failure_threshold=1,
+                                      success_threshold=1, interval=60)))
     chains = [ChainView("ethereum", True, 21_000_005, 2), ChainView("solana", False, 9, 1)]
     collector = OutagemonCollector(lambda: views, DaemonMetrics(), version="t", vantage="v",
                                    chains=lambda: chains)
@@ -94,6 +103,16 @@ def test_chain_series() -> None:
     assert f"outagemon_chain_head_rewinds_total{{{labels}}} 1.0" in text
     assert 'outagemon_chain_halted{chain="ethereum"} 1.0' in text
     assert 'outagemon_chain_halted{chain="solana"} 0.0' in text
+
+
+def test_status_page_series() -> None:
+    text = exposition()
+    labels = 'kind="statuspage",provider="coinbase",target="coinbase-status"'
+    assert f"outagemon_status_page_indicator{{{labels}}} 1.0" in text
+    assert f"outagemon_status_page_open_incidents{{{labels}}} 1.0" in text
+    assert ('outagemon_status_page_component_up{component="Websocket Feeds",'
+            'kind="statuspage",provider="coinbase",target="coinbase-status"} 0.0') in text
+    assert "Delayed withdrawals" not in text  # incident titles never become labels
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")

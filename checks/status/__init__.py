@@ -1,0 +1,1 @@
+"""Vendor status pages (`statuspage`) and cloud health feeds (`cloud_status`)."""
