@@ -6,6 +6,11 @@ A provider check asks its node for the head (height and time), the chain it is o
 it is syncing and its peers, and returns them as facts (monitor.observation.Fact.HEAD, ...).
 It does NOT judge lag against other providers or chain halts: that is the correlate step,
 which sees every provider of a chain (monitor/correlate.py).
+
+A kind whose provider can push new heads (`evm_rpc`, `solana_rpc`) derives from
+SubscribedRpcCheck: with `ws_url` it keeps one subscription (a HeadSubscription) open on a
+StreamWatcher from `start()` on, and its observations carry the stream's stats and the
+fresher of the probe's and the stream's heads.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import aiohttp
 import orjson
@@ -26,8 +31,9 @@ from pydantic import Field
 from checks.base import CheckEnv, ProbeOnly
 from checks.errors import classify_exception
 from checks.http import parse_retry_after, read_capped, status_verdict
+from checks.stream import EventKind, Keepalive, StreamEvent, StreamSnapshot, StreamWatcher
 from monitor.observation import Fact, Observation, Reason
-from monitor.redact import scrub
+from monitor.redact import SecretURL, scrub
 from monitor.schema import (
     ByteSize,
     HttpURL,
@@ -56,6 +62,8 @@ _RATE_LIMIT_TEXT = re.compile(
 )
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _REFUSED_STATUSES = frozenset({401, 402, 403})
+DEFAULT_STREAM_STALE = 60.0  # seconds without a new head before a head stream says stale
+SUBSCRIBE_ID = 1
 
 Verdict = tuple[Reason, str]
 
@@ -74,6 +82,12 @@ class RpcTargetBase(TargetBase):
     max_body: ByteSize = DEFAULT_MAX_BODY
 
 
+class SubscribedTargetBase(RpcTargetBase):
+    """Keys of a kind whose `ws_url` opens a head subscription (SubscribedRpcCheck)."""
+
+    @property
+    def is_stream(self) -> bool:
+        return self.ws_url is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,3 +397,130 @@ def _exception_verdict(exc: Exception, probe: RpcProbe, timeout: float) -> Verdi
             return Reason.TIMEOUT, f"timed out after {timeout:g}s waiting for the response"
         return Reason.CONNECT_TIMEOUT, f"connect timed out after {timeout:g}s"
     return classify_exception(exc, connected=probe.connected)
+
+
+class HeadSubscription(ABC):
+    """The StreamProtocol of a head subscription: one JSON-RPC subscribe request (id
+    SUBSCRIBE_ID), its confirmation or refusal, then notifications that each announce a head.
+    A kind says what to send (`method`, `params`), which notifications carry heads
+    (`notification`) and what one says (`announce`)."""
+
+    label: ClassVar[str]  # names the stream in details: "<label> stream: ..."
+    method: ClassVar[str]
+    params: ClassVar[tuple[Any, ...]] = ()
+    notification: ClassVar[str]
+
+    def __init__(self, url: SecretURL) -> None:
+        self._url = url
+        self.head: int | None = None
+        self.head_time: float | None = None  # None: the notifications carry no time
+        self.refused = ""  # the provider's error to our subscribe request, until one succeeds
+
+    async def endpoint(self) -> str:
+        return self._url.reveal()
+
+    def subscribe_frames(self) -> Sequence[str]:
+        return [orjson.dumps({"jsonrpc": "2.0", "id": SUBSCRIBE_ID, "method": self.method,
+                              "params": list(self.params)}).decode()]
+
+    @property
+    def keepalive(self) -> Keepalive | None:
+        return None  # heads arrive every few seconds at most; a silent stream is reconnected
+
+    def classify(self, frame: str | bytes) -> StreamEvent:
+        try:
+            document = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return StreamEvent.ignore()
+        if not isinstance(document, dict):
+            return StreamEvent.ignore()
+        if document.get("id") == SUBSCRIBE_ID:
+            error = document.get("error")
+            if error is not None:
+                message = error.get("message") if isinstance(error, dict) else error
+                self.refused = f"{self.method}: {message}"
+                return StreamEvent(EventKind.ERROR, detail=self.refused)
+            self.refused = ""
+            return StreamEvent(EventKind.ACK)
+        params = document.get("params")
+        if document.get("method") != self.notification or not isinstance(params, dict):
+            return StreamEvent.ignore()
+        return self.announce(params.get("result"))
+
+    @abstractmethod
+    def announce(self, result: Any) -> StreamEvent:
+        """The event for one notification's `result`: DATA after recording `head` (and
+        `head_time` when the notification has one), ERROR for a malformed one. Must not
+        raise."""
+
+
+class SubscribedRpcCheck(RpcCheck[TargetT], ABC):
+    """An RpcCheck that, with `ws_url`, keeps a head subscription open from `start()` on. Its
+    observations carry the stream's stats and the stream's head when that is fresher than the
+    probe's (HEAD_TIME too when the stream knows it). A subscription that is not connected, or
+    that the provider refused, makes an otherwise good probe DEGRADED; other stream trouble
+    (silence: maybe a halt, which is the correlate step's to judge) is only noted in the
+    detail. Without `max_head_age` the stream counts as silent after DEFAULT_STREAM_STALE
+    seconds (and is reconnected after twice that)."""
+
+    def __init__(self, target: TargetT, env: CheckEnv) -> None:
+        super().__init__(target, env)
+        self._heads = self.subscription(target.ws_url) if target.ws_url is not None else None
+        self._watcher: StreamWatcher | None = None
+
+    @abstractmethod
+    def subscription(self, url: SecretURL) -> HeadSubscription:
+        """The kind's head subscription on `url`."""
+
+    async def start(self) -> None:
+        target = self.target
+        if self._heads is None or self._watcher is not None:
+            return
+        user_agent = {"User-Agent": self._env.user_agent}
+        if any(name.lower() == "user-agent" for name in target.headers):
+            user_agent = {}
+        self._watcher = StreamWatcher(
+            target.name,
+            self._heads,
+            clock=self._env.clock,
+            stale_after=target.max_head_age or DEFAULT_STREAM_STALE,
+            max_message=target.max_body,
+            connect_timeout=target.timeout_s,
+            headers={**user_agent, **target.headers},
+        )
+        await self._watcher.start()
+
+    async def close(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await watcher.close()
+
+    async def probe(self) -> Observation:
+        watcher, heads = self._watcher, self._heads
+        if watcher is None or heads is None:
+            return await super().probe()
+        # a first probe waits for the first connect rather than say "not yet"
+        observation, _ = await asyncio.gather(
+            super().probe(), watcher.wait_first_attempt(self.target.timeout_s))
+        return _with_stream(observation, watcher.snapshot(), heads)
+
+
+def _with_stream(observation: Observation, snapshot: StreamSnapshot,
+                 heads: HeadSubscription) -> Observation:
+    stats = snapshot.stats
+    facts = dict(observation.facts)
+    if stats.connected and heads.head is not None:
+        probed = facts.get(Fact.HEAD)
+        if not isinstance(probed, int) or heads.head > probed:
+            facts[Fact.HEAD] = heads.head
+            if heads.head_time is not None:
+                facts[Fact.HEAD_TIME] = heads.head_time
+    reason, detail = observation.reason, observation.detail
+    if snapshot.detail:
+        note = f"{heads.label} stream: {snapshot.detail}"
+        if reason is Reason.OK and (not stats.connected or heads.refused):
+            reason, detail = Reason.DEGRADED, note
+        else:
+            detail = "; ".join(filter(None, [detail, note]))
+    return replace(observation, reason=reason, detail=scrub(detail)[:MAX_DETAIL],
+                   facts=facts, stream=stats)

@@ -24,48 +24,43 @@ freshest head seen by either the subscription or the probe. A subscription that 
 connected, or whose eth_subscribe the provider refused, makes an otherwise good probe DEGRADED;
 a silent one is only noted in the detail (no new heads may be a chain halt, which is the
 correlate step's to judge). Without `max_head_age` the stream counts as silent after
-DEFAULT_STREAM_STALE seconds (and is reconnected after twice that).
+DEFAULT_STREAM_STALE seconds (and is reconnected after twice that). The subscription machinery
+is shared with `solana_rpc` (SubscribedRpcCheck in checks/rpc/base.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import aiohttp
-import orjson
 import structlog
 from pydantic import Field
 
 from checks.base import CheckEnv, register
 from checks.rpc.base import (
-    MAX_DETAIL,
-    RpcCheck,
+    HeadSubscription,
     RpcError,
     RpcFailure,
     RpcProbe,
-    RpcTargetBase,
     RpcTimings,
+    SubscribedRpcCheck,
+    SubscribedTargetBase,
     rate_limited,
     reply_value,
 )
-from checks.stream import EventKind, Keepalive, StreamEvent, StreamSnapshot, StreamWatcher
-from monitor.observation import Fact, Observation, Reason
+from checks.stream import EventKind, StreamEvent
+from monitor.observation import Fact, Reason
 from monitor.redact import SecretURL, scrub
 from monitor.schema import TargetBase
 
 
-class EvmRpcTarget(RpcTargetBase):
+class EvmRpcTarget(SubscribedTargetBase):
     kind: Literal["evm_rpc"]
     chain_id: Annotated[int, Field(ge=1, strict=True)]  # EIP-155: 1 Ethereum, 8453 Base, ...
     peers: bool = False  # ask net_peerCount (many public providers refuse it)
-
-    @property
-    def is_stream(self) -> bool:
-        return self.ws_url is not None
 
 
 # JSON-RPC code for "request exceeds defined limit" (EIP-1474); EVM providers use it for rate
@@ -81,8 +76,6 @@ _QUANTITY = re.compile(r"0x[0-9a-fA-F]+", re.ASCII)
 UINT64_DIGITS = 16
 UINT256_DIGITS = 64
 PEERS_DIGITS = 8
-DEFAULT_STREAM_STALE = 60.0  # seconds without a new head before the stream says stale
-SUBSCRIBE_ID = 1
 MAX_SHOWN = 40  # characters of a malformed value quoted in a detail
 
 CHAIN_ID = "eth_chainId"
@@ -159,53 +152,24 @@ class _Answers:
     status: int | None = None
 
 
-class NewHeads:
-    """The StreamProtocol of a newHeads subscription; remembers the last head it announced."""
+class NewHeads(HeadSubscription):
+    """An eth_subscribe newHeads subscription; remembers the last head it announced."""
 
-    def __init__(self, url: SecretURL) -> None:
-        self._url = url
-        self.head: int | None = None
-        self.head_time: float | None = None
-        self.refused = ""  # the provider's error to our eth_subscribe, until one succeeds
+    label = "newHeads"
+    method = "eth_subscribe"
+    params = ("newHeads",)
+    notification = "eth_subscription"
 
-    async def endpoint(self) -> str:
-        return self._url.reveal()
-
-    def subscribe_frames(self) -> Sequence[str]:
-        return [orjson.dumps({"jsonrpc": "2.0", "id": SUBSCRIBE_ID, "method": "eth_subscribe",
-                              "params": ["newHeads"]}).decode()]
-
-    @property
-    def keepalive(self) -> Keepalive | None:
-        return None  # heads arrive every few seconds; a silent stream is reconnected
-
-    def classify(self, frame: str | bytes) -> StreamEvent:
+    def announce(self, result: Any) -> StreamEvent:
         try:
-            document = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return StreamEvent.ignore()
-        if not isinstance(document, dict):
-            return StreamEvent.ignore()
-        if document.get("id") == SUBSCRIBE_ID:
-            error = document.get("error")
-            if error is not None:
-                message = error.get("message") if isinstance(error, dict) else error
-                self.refused = f"eth_subscribe: {message}"
-                return StreamEvent(EventKind.ERROR, detail=self.refused)
-            self.refused = ""
-            return StreamEvent(EventKind.ACK)
-        params = document.get("params")
-        if document.get("method") != "eth_subscription" or not isinstance(params, dict):
-            return StreamEvent.ignore()
-        try:
-            number, timestamp = parse_head(params.get("result"), "new head")
+            number, timestamp = parse_head(result, "new head")
         except ShapeError as exc:
             return StreamEvent(EventKind.ERROR, detail=str(exc))
         self.head, self.head_time = number, timestamp
         return StreamEvent(EventKind.DATA, event_time=timestamp)
 
 
-class EvmRpcCheck(RpcCheck[EvmRpcTarget]):
+class EvmRpcCheck(SubscribedRpcCheck[EvmRpcTarget]):
     def __init__(self, target: EvmRpcTarget, env: CheckEnv) -> None:
         super().__init__(target, env)
         self._calls: list[tuple[str, Any]] = [(CHAIN_ID, []), (BLOCK, ["latest", False]),
@@ -213,44 +177,9 @@ class EvmRpcCheck(RpcCheck[EvmRpcTarget]):
         if target.peers:
             self._calls.append((PEERS, []))
         self.batches = True  # False once the provider was found to refuse batches
-        self._heads = NewHeads(target.ws_url) if target.ws_url is not None else None
-        self._watcher: StreamWatcher | None = None
 
-    # -- stream ----------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        target = self.target
-        if self._heads is None or self._watcher is not None:
-            return
-        user_agent = {"User-Agent": self._env.user_agent}
-        if any(name.lower() == "user-agent" for name in target.headers):
-            user_agent = {}
-        self._watcher = StreamWatcher(
-            target.name,
-            self._heads,
-            clock=self._env.clock,
-            stale_after=target.max_head_age or DEFAULT_STREAM_STALE,
-            max_message=target.max_body,
-            connect_timeout=target.timeout_s,
-            headers={**user_agent, **target.headers},
-        )
-        await self._watcher.start()
-
-    async def close(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            await watcher.close()
-
-    # -- probe -----------------------------------------------------------------------------
-
-    async def probe(self) -> Observation:
-        watcher = self._watcher
-        if watcher is None:
-            return await super().probe()
-        # a first probe waits for the first connect rather than say "not yet"
-        observation, _ = await asyncio.gather(
-            super().probe(), watcher.wait_first_attempt(self.target.timeout_s))
-        return self._with_stream(observation, watcher.snapshot())
+    def subscription(self, url: SecretURL) -> NewHeads:
+        return NewHeads(url)
 
     async def ask(self, session: aiohttp.ClientSession, probe: RpcProbe) -> Verdict:
         # Not timed with probe.timing(): the latency is the batch's alone (one call at a time:
@@ -365,26 +294,6 @@ class EvmRpcCheck(RpcCheck[EvmRpcTarget]):
         elif method == PEERS:
             facts[Fact.PEERS] = parse_quantity(value, "peer count", max_digits=PEERS_DIGITS)
         return ""
-
-    def _with_stream(self, observation: Observation, snapshot: StreamSnapshot) -> Observation:
-        """The probe's observation with the stream's stats, its head when fresher, and its
-        trouble in the detail (DEGRADED when it is down or refused and all else is good)."""
-        heads = self._heads
-        stats = snapshot.stats
-        facts = dict(observation.facts)
-        if stats.connected and heads is not None and heads.head is not None:
-            probed = facts.get(Fact.HEAD)
-            if not isinstance(probed, int) or heads.head > probed:
-                facts[Fact.HEAD], facts[Fact.HEAD_TIME] = heads.head, heads.head_time
-        reason, detail = observation.reason, observation.detail
-        if snapshot.detail:
-            note = f"newHeads stream: {snapshot.detail}"
-            if reason is Reason.OK and (not stats.connected or (heads and heads.refused)):
-                reason, detail = Reason.DEGRADED, note
-            else:
-                detail = "; ".join(filter(None, [detail, note]))
-        return replace(observation, reason=reason, detail=scrub(detail)[:MAX_DETAIL],
-                       facts=facts, stream=stats)
 
 
 def build(target: TargetBase, env: CheckEnv) -> EvmRpcCheck:

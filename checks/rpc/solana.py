@@ -25,6 +25,16 @@ numSlotsBehind, "Node is unhealthy", where the node does not know how far behind
 RATE_LIMITED (HTTP 429 or a rate-limit text in an error); INVALID_RESPONSE (not JSON, too
 large, wrong shapes); the HTTP and network reasons. Lag behind other providers and halts are
 judged across providers (monitor/correlate.py).
+
+With `ws_url`, the check also keeps a `slotSubscribe` subscription open from `start()` on (as
+`evm_rpc` does with newHeads: SubscribedRpcCheck in checks/rpc/base.py). Each slotNotification
+({slot, parent, root}) announces a processed slot, the same commitment as the HEAD the probe
+asks for; the highest one seen is the stream's head and becomes HEAD when it is higher than the
+probe's. Notifications carry no time, so HEAD_TIME and `head_time_slot` stay getBlockTime's and
+the stream has no event lag. An unconnected or refused subscription makes an otherwise good
+probe DEGRADED. Solana's RPC docs give no keepalive rule: slots are announced about every
+0.4 s, a silent stream is reconnected, and the server's protocol pings are answered by the
+WebSocket library.
 """
 
 from __future__ import annotations
@@ -35,9 +45,17 @@ import aiohttp
 from pydantic import Field
 
 from checks.base import CheckEnv, register
-from checks.rpc.base import RpcCheck, RpcError, RpcFailure, RpcProbe, RpcTargetBase
+from checks.rpc.base import (
+    HeadSubscription,
+    RpcError,
+    RpcFailure,
+    RpcProbe,
+    SubscribedRpcCheck,
+    SubscribedTargetBase,
+)
+from checks.stream import EventKind, StreamEvent
 from monitor.observation import Fact, Reason
-from monitor.redact import scrub
+from monitor.redact import SecretURL, scrub
 from monitor.schema import TargetBase
 
 NODE_UNHEALTHY = -32005
@@ -59,7 +77,7 @@ Verdict = tuple[Reason, str]
 Base58 = Annotated[str, Field(pattern=r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
 
 
-class SolanaRpcTarget(RpcTargetBase):
+class SolanaRpcTarget(SubscribedTargetBase):
     kind: Literal["solana_rpc"]
     # mainnet-beta 5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d; unset: not checked
     genesis_hash: Base58 | None = None
@@ -106,7 +124,28 @@ def _health(value: Any, facts: dict[str, Any]) -> Verdict:
     return Reason.RPC_ERROR, f"getHealth: {value}"
 
 
-class SolanaRpcCheck(RpcCheck[SolanaRpcTarget]):
+class SlotStream(HeadSubscription):
+    """A slotSubscribe subscription; remembers the highest slot it announced."""
+
+    label = "slot"
+    method = "slotSubscribe"
+    notification = "slotNotification"
+
+    def announce(self, result: Any) -> StreamEvent:
+        if not isinstance(result, dict):
+            return StreamEvent(EventKind.ERROR,
+                               detail=f"slot notification is not an object: {_show(result)}")
+        slot = result.get("slot")
+        if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+            return StreamEvent(EventKind.ERROR,
+                               detail=f"slot notification's slot is not a slot number: "
+                                      f"{_show(slot)}")
+        # Slots may be announced out of order (forks, late banks): keep the highest.
+        self.head = slot if self.head is None else max(self.head, slot)
+        return StreamEvent(EventKind.DATA)
+
+
+class SolanaRpcCheck(SubscribedRpcCheck[SolanaRpcTarget]):
     def __init__(self, target: SolanaRpcTarget, env: CheckEnv) -> None:
         super().__init__(target, env)
         self._calls: list[tuple[str, Any]] = [
@@ -116,6 +155,9 @@ class SolanaRpcCheck(RpcCheck[SolanaRpcTarget]):
         ]
         if target.genesis_hash is not None:
             self._calls.append(("getGenesisHash", []))
+
+    def subscription(self, url: SecretURL) -> SlotStream:
+        return SlotStream(url)
 
     async def ask(self, session: aiohttp.ClientSession, probe: RpcProbe) -> Verdict:
         facts = probe.facts

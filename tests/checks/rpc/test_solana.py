@@ -1,10 +1,15 @@
-"""`solana_rpc` against a fake provider on 127.0.0.1 serving tests/fixtures/rpc/solana."""
+"""`solana_rpc` against a fake provider on 127.0.0.1 serving tests/fixtures/rpc/solana, and its
+slotSubscribe stream against a fake PubSub server (FakeWsVenue) on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import copy
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -13,11 +18,17 @@ from checks.rpc.solana import (
     FINALIZED_SLOT,
     HEAD_TIME_SLOT,
     NUM_SLOTS_BEHIND,
+    SlotStream,
+    SolanaRpcCheck,
     SolanaRpcTarget,
     build,
 )
+from checks.stream import EventKind
 from monitor.observation import Fact, Observation, Reason
+from monitor.redact import SecretURL
+from tests.conftest import wait_for
 from tests.fakes.jsonrpc import Error, FakeRpcProvider, fixture, fixture_result
+from tests.fakes.ws_server import FakeWsVenue
 
 CHAIN = "solana"
 MAINNET = fixture_result(CHAIN, "getGenesisHash_mainnet.json")
@@ -72,7 +83,7 @@ async def test_ok_reports_the_head(node: FakeRpcProvider) -> None:
     assert obs.facts == {Fact.CHAIN: "solana", Fact.HEAD: 301522418, FINALIZED_SLOT: 301522386,
                          Fact.HEAD_TIME: 1733152871.0, HEAD_TIME_SLOT: 301522418,
                          Fact.HTTP_STATUS: 200}
-    assert obs.latency is not None and obs.detail == ""
+    assert obs.latency is not None and obs.detail == "" and obs.stream is None
     assert node.rpc_calls == ["getHealth", "getSlot", "getSlot", "getBlockTime"]
     assert [len(r.rpc_methods) for r in node.requests] == [3, 1]  # one batch, then the time
 
@@ -228,3 +239,155 @@ async def test_secrets_stay_out_of_observations(node: FakeRpcProvider, fault: st
     if fault == "echo":
         assert obs.reason is Reason.RPC_ERROR
         assert obs.detail == "getHealth: -32000: bad key *** for ***?***"
+
+
+# -- the slotSubscribe stream (ws_url) -------------------------------------------------------
+
+SUBSCRIBE_REQUEST = fixture(CHAIN, "slotSubscribe_request.json")
+CONFIRMED = fixture(CHAIN, "slotSubscribe.json")
+REFUSED = fixture(CHAIN, "slotSubscribe_refused.json")
+NOTIFICATION = fixture(CHAIN, "slotNotification.json")
+PROBED_FACTS = {Fact.CHAIN: "solana", Fact.HEAD: HEAD, FINALIZED_SLOT: FINALIZED,
+                Fact.HEAD_TIME: float(HEAD_TIME), HEAD_TIME_SLOT: HEAD, Fact.HTTP_STATUS: 200}
+
+
+def make_check(node: FakeRpcProvider, **keys: Any) -> SolanaRpcCheck:
+    return build(make_target(node.url(), **keys), CheckEnv(user_agent="outagemon-test"))
+
+
+@asynccontextmanager
+async def running(check: SolanaRpcCheck) -> AsyncIterator[SolanaRpcCheck]:
+    await check.start()
+    try:
+        yield check
+    finally:
+        await check.close()
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+def notification(slot: int) -> str:
+    note = copy.deepcopy(NOTIFICATION)
+    note["params"]["result"].update(slot=slot, parent=slot - 1)
+    return orjson.dumps(note).decode()
+
+
+async def answer_subscribe(venue: FakeWsVenue, reply: Mapping[str, Any]) -> None:
+    """Wait for the check's slotSubscribe and answer it, as a PubSub server does."""
+    await wait_for(lambda: bool(venue.received), timeout=5, what="the slotSubscribe request")
+    assert orjson.loads(venue.received[0]) == SUBSCRIBE_REQUEST
+    await venue.send(orjson.dumps(reply).decode())
+
+
+async def probe_until(check: SolanaRpcCheck, messages: int) -> Observation:
+    """Probe until the stream has counted `messages` notifications; that probe's observation."""
+    seen: list[Observation] = []
+
+    async def counted() -> bool:
+        seen.append(await check.probe())
+        stream = seen[-1].stream
+        return stream is not None and stream.messages_total >= messages
+
+    await wait_for(counted, timeout=5, what=f"{messages} slot notifications")
+    return seen[-1]
+
+
+async def test_slot_stream_counts_notifications_and_keeps_the_highest_slot(
+        node: FakeRpcProvider) -> None:
+    async with FakeWsVenue() as venue:
+        check = make_check(node, ws_url=venue.url)
+        assert check.target.is_stream
+        async with running(check):
+            await answer_subscribe(venue, CONFIRMED)
+            await venue.send(notification(HEAD - 10))
+            behind = await probe_until(check, 1)
+            await venue.send(notification(HEAD + 3))
+            await venue.send(notification(HEAD + 1))  # out of order: not fresher
+            ahead = await probe_until(check, 3)
+    assert behind.reason is Reason.OK, behind.detail
+    assert behind.facts == PROBED_FACTS  # the probe's head is fresher than the stream's
+    assert ahead.reason is Reason.OK and ahead.detail == ""
+    # the stream's slot, while the time stays getBlockTime's, of the slot it names
+    assert ahead.facts == {**PROBED_FACTS, Fact.HEAD: HEAD + 3}
+    stream = ahead.stream
+    assert stream is not None and stream.connected
+    assert stream.messages_total == 3  # the confirmation is not a message
+    assert stream.event_lag_count == 0  # notifications carry no time
+    assert stream.first_message_seconds is not None
+    assert len(venue.received) == 1  # the request alone: no application-level pings
+
+
+async def test_refused_subscription_degrades_a_good_probe(node: FakeRpcProvider) -> None:
+    async with FakeWsVenue() as venue:
+        check = make_check(node, ws_url=venue.url)
+        async with running(check):
+            await answer_subscribe(venue, REFUSED)
+
+            async def degraded() -> bool:
+                return (await check.probe()).reason is Reason.DEGRADED
+
+            await wait_for(degraded, timeout=5, what="the refusal to show")
+            obs = await check.probe()
+    assert obs.detail.startswith("slot stream: ")
+    assert "slotSubscribe: Method not found" in obs.detail
+    assert obs.facts == PROBED_FACTS
+    assert obs.stream is not None and obs.stream.connected and obs.stream.messages_total == 0
+
+
+async def probe_once(check: SolanaRpcCheck) -> Observation:
+    async with running(check):
+        return await check.probe()
+
+
+async def test_unreachable_ws_url_degrades_a_good_probe(node: FakeRpcProvider) -> None:
+    ws_url = f"ws://127.0.0.1:{unused_port()}/{CANARY_PATH}?api-key={CANARY_QUERY}"
+    obs = await probe_once(make_check(node, ws_url=ws_url))
+    assert obs.reason is Reason.DEGRADED
+    assert obs.detail.startswith("slot stream: connect failed: connection refused")
+    assert obs.facts == PROBED_FACTS  # the HTTP part is whole
+    assert obs.stream is not None and not obs.stream.connected
+    assert CANARY_PATH not in obs.detail and CANARY_QUERY not in obs.detail
+
+
+async def test_a_failed_probe_keeps_its_reason_and_notes_the_stream(
+        node: FakeRpcProvider) -> None:
+    node.fail(429, {"error": "slow down"})
+    obs = await probe_once(make_check(node, ws_url=f"ws://127.0.0.1:{unused_port()}/"))
+    assert obs.reason is Reason.RATE_LIMITED
+    assert "; slot stream: connect failed: connection refused" in obs.detail
+
+
+def test_only_a_ws_url_makes_a_stream() -> None:
+    assert not make_target("http://127.0.0.1:1/").is_stream
+    assert make_target("http://127.0.0.1:1/", ws_url="ws://127.0.0.1:1/").is_stream
+
+
+def test_slot_stream_classify() -> None:
+    stream = SlotStream(SecretURL("ws://127.0.0.1:1/"))
+    assert stream.keepalive is None
+    assert [orjson.loads(frame) for frame in stream.subscribe_frames()] == [SUBSCRIBE_REQUEST]
+    refused = stream.classify(orjson.dumps(REFUSED))
+    assert refused.kind is EventKind.ERROR and refused.detail == "slotSubscribe: Method not found"
+    assert stream.refused == refused.detail
+    assert stream.classify(orjson.dumps(CONFIRMED).decode()).kind is EventKind.ACK
+    assert stream.refused == ""
+    event = stream.classify(orjson.dumps(NOTIFICATION).decode())
+    assert event.kind is EventKind.DATA and event.event_time is None
+    slot = NOTIFICATION["params"]["result"]["slot"]
+    assert (stream.head, stream.head_time) == (slot, None)
+    assert stream.classify(notification(slot - 1)).kind is EventKind.DATA
+    assert stream.head == slot
+    for bad in ('"76"', "true", "-1", "null"):
+        broken = notification(slot + 1).replace(f'"slot":{slot + 1}', f'"slot":{bad}')
+        assert stream.classify(broken).kind is EventKind.ERROR, bad
+    not_an_object = '{"jsonrpc":"2.0","method":"slotNotification","params":{"result":76}}'
+    assert stream.classify(not_an_object).kind is EventKind.ERROR
+    assert stream.head == slot
+    other = NOTIFICATION | {"method": "rootNotification"}
+    for junk in ("not json", "[1]", '{"method":"other"}', b"\xff", orjson.dumps(other)):
+        assert stream.classify(junk).kind is EventKind.IGNORE
