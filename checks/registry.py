@@ -16,5 +16,6 @@ def kinds() -> dict[str, KindSpec]:
         websocket,
     )
     from checks.rpc import bitcoin, cosmos, evm, solana  # noqa: F401  (registration side effect)
+    from checks.status import cloud, statuspage  # noqa: F401  (registration side effect)
 
     return KINDS

@@ -29,7 +29,12 @@ def test_the_built_in_default_config_is_valid() -> None:
     config = load_config(None, env={})
     assert len(config.targets) >= 10
     kinds = {t.kind for t in config.targets}
-    assert {"http", "dns", "tls", "tcp"} <= kinds
+    assert {"dns", "tls", "tcp", "exchange", "price", "evm_rpc", "solana_rpc", "bitcoin_rpc",
+            "cosmos_rpc", "statuspage", "cloud_status"} <= kinds
+    names = {t.name for t in config.targets}
+    for target in config.targets:  # dependencies outagemon watches itself are real targets
+        assert all(d in names or not d.startswith(("aws-", "gcp", "azure"))
+                   for d in target.depends_on), target.name
 
 
 async def test_validate_exit_codes(tmp_path: Path) -> None:
