@@ -2,28 +2,43 @@
 
 A new user with no network sees outages appear and resolve on `/` and in Grafana: one
 simulated venue per adapter shape, each watched through its real adapter, prices compared
-across them.
+across them, and simulated chains (EVM, Solana, Cosmos, Bitcoin) watched through their fake
+RPC providers and judged against each other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from typing import Any
 
 from monitor.cli import EXIT_USAGE, run_async
 from monitor.commands.run import serve as serve_daemon
-from monitor.commands.simulate import log_world
+from monitor.commands.simulate import log, log_world
 from monitor.settings import Config
-from monitor.simulate import World, one_venue_per_shape
+from monitor.simulate import World
+from monitor.simulate.catalog import FULL_CHAINS, FULL_VENUES
 from monitor.simulate.scenarios import UnknownScenario, get_scenario
 
 DEFAULT_SCENARIO = "flaky"
-DEMO_VENUES = one_venue_per_shape()  # {"binance-sim": "binance", "okx-sim": "okx", ...}
+DEMO_VENUES = FULL_VENUES
 MARKET = "BTC-USDT"
 STABLE_MARKET = "USDE-USDT"  # the depeg scenario's market
 STABLE_SHAPES = ("binance", "bybit", "okx", "kucoin", "bitget")  # venues listing USDe
 STALE_AFTER = "5s"  # the scenarios stall streams for 20 s
+DEMO_CHAINS = FULL_CHAINS
+# Judgement suited to the simulated block times: a provider lags when more than LAG_SECONDS
+# of blocks behind (at least MIN_LAG_BLOCKS), a head is stale (every head: a halt) when
+# older than HEAD_AGE_BLOCKS block times (at least MIN_HEAD_AGE seconds).
+LAG_SECONDS = 4.0
+MIN_LAG_BLOCKS = 2
+HEAD_AGE_BLOCKS = 5
+MIN_HEAD_AGE = 10.0
+# The chain id key of each RPC kind's target, and whether it may ask for peers.
+CHAIN_ID_KEYS = {"evm": "chain_id", "solana": "genesis_hash", "bitcoin": "network",
+                 "cosmos": "network"}
+PEERS = {"evm": True, "solana": False, "bitcoin": True, "cosmos": True}
 
 
 def _exchange(world: World, venue: str, market: str, name: str) -> dict[str, Any]:
@@ -39,10 +54,28 @@ def _price(name: str, market: str, venues: list[str], **extra: Any) -> list[dict
     return [{"name": name, "kind": "price", "market": market, "venues": venues, **extra}]
 
 
+def _rpc(world: World, provider: str) -> dict[str, Any]:
+    """The RPC target of a simulated provider, with the chain's id and judgement suited to
+    its block time; the first provider of an EVM chain also follows newHeads."""
+    chain = world.chain(world.provider(provider).chain.name)
+    kind = chain.kind
+    target: dict[str, Any] = {
+        "name": provider, "kind": world.provider(provider).kind.check_kind, "chain": chain.name,
+        "url": world.url(provider), CHAIN_ID_KEYS[kind]: chain.chain_id,
+        "max_lag_blocks": max(MIN_LAG_BLOCKS, math.ceil(LAG_SECONDS / chain.block_time)),
+        "max_head_age": f"{max(MIN_HEAD_AGE, HEAD_AGE_BLOCKS * chain.block_time):g}s",
+    }
+    if PEERS[kind]:
+        target["peers"] = True
+    if kind == "evm" and provider == chain.providers[0]:
+        target["ws_url"] = world.ws_url(provider)
+    return target
+
+
 def demo_config(world: World) -> Config:
     """Every simulated venue through its own adapter (`exchange` targets on BTC-USDT, and
-    USDE-USDT where the venue lists it), prices compared across them, and a few http and tcp
-    targets on the first venues."""
+    USDE-USDT where the venue lists it), prices compared across them, a few http and tcp
+    targets on the first venues, and an RPC target per simulated provider."""
     targets: list[dict[str, Any]] = []
     btc: dict[str, str] = {}  # exchange -> venue; a price board keys prices by exchange
     usde: dict[str, str] = {}
@@ -69,6 +102,7 @@ def demo_config(world: World) -> Config:
             {"name": f"{binance}-system-status", "kind": "http", "provider": "binance",
              "url": f"{base}/sapi/v1/system/status", "expect": {"json": {"status": 0}}},
         ]
+    targets += [_rpc(world, provider) for provider in world.providers]
     return Config.model_validate({
         "vantage": "demo",
         "defaults": {"interval": "5s", "timeout": "2s"},
@@ -88,11 +122,15 @@ def demo_command(scenario: str | None, *, host: str, port: int, state: str) -> i
 
 
 async def _demo(scenario: str, *, host: str, port: int, state: str) -> int:
-    world = World(venues=DEMO_VENUES)
+    world = World(venues=DEMO_VENUES, chains=DEMO_CHAINS)
     await world.start()
     try:
         world.play(scenario)
         log_world(world)
+        for provider in world.providers:
+            chain = world.provider(provider).chain
+            log.info("simulated RPC provider", provider=provider, chain=chain.name,
+                     kind=chain.kind, url=world.url(provider))
         config = demo_config(world)
         return await serve_daemon(config, lambda: config, host=host, port=port, state=state,
                                   shard=None)

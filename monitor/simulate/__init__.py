@@ -10,8 +10,16 @@ own tests.
     World(venues=("binance-sim", "okx-sim"))        # shapes follow from the names
     World(venues={"a": "kraken", "b": "kucoin"})    # or are given
     World(venues=one_venue_per_shape())             # every shape once
+
+    World(venues=(), chains={                       # simulated chains and RPC providers
+        "ethereum-sim": ChainSpec("evm", ("ethereum-sim-a", "ethereum-sim-b"), block_time=0.2),
+        "solana-sim": ("solana", ["solana-sim-a"]),
+    })
+    world.inject("ethereum-sim-a", "lag", blocks=20)  # a provider's fault
+    world.inject("ethereum-sim", "halt")              # a chain's fault
 """
 
+from monitor.simulate.chains import ChainSpec
 from monitor.simulate.faults import FaultError, FaultKind
 from monitor.simulate.scenarios import hold, list_scenarios, scenario
 from monitor.simulate.serving import serve
@@ -21,6 +29,7 @@ from monitor.simulate.world import DEFAULT_VENUES, World
 __all__ = [
     "DEFAULT_VENUES",
     "SHAPES",
+    "ChainSpec",
     "FaultError",
     "FaultKind",
     "World",

@@ -1,9 +1,11 @@
 """The control API of a simulated world: an aiohttp app on its own port, under /-/sim/.
 
-    GET    /-/sim/state          venues, their URLs and active faults, the running scenario
+    GET    /-/sim/state          venues, chains, providers: URLs, heads, active faults; the
+                                 running scenario
     GET    /-/sim/scenarios      [{"name": ..., "description": ...}]
-    GET    /-/sim/faults         active faults of every venue
-    POST   /-/sim/faults         {"venue", "fault", "params"?, "path"?, "duration_s"?} -> 201
+    GET    /-/sim/faults         active faults of every venue, provider and chain
+    POST   /-/sim/faults         {"venue" | "provider" | "chain", "fault", "params"?, "path"?,
+                                  "duration_s"?} -> 201
     DELETE /-/sim/faults/{id}    clear one fault (404 when it is not active)
     DELETE /-/sim/faults         clear every fault
 
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.simulate.faults import FaultError
 from monitor.simulate.scenarios import list_scenarios
@@ -31,11 +33,25 @@ MAX_REQUEST_BODY = 16 * 1024
 class InjectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    venue: str
+    venue: str | None = None
+    provider: str | None = None
+    chain: str | None = None
     fault: str
     params: dict[str, Any] = Field(default_factory=dict)
     path: str | None = None
     duration_s: float | None = None
+
+    @model_validator(mode="after")
+    def _one_name(self) -> InjectRequest:
+        if [self.venue, self.provider, self.chain].count(None) != 2:
+            raise ValueError("give exactly one of venue, provider, chain")
+        return self
+
+    @property
+    def name(self) -> str:
+        name = self.venue or self.provider or self.chain
+        assert name is not None
+        return name
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -70,7 +86,7 @@ def control_app(world: World) -> web.Application:
             )
             return _error(400, f"invalid request: {problems}")
         try:
-            fault = world.add_fault(order.venue, order.fault, order.params, path=order.path,
+            fault = world.add_fault(order.name, order.fault, order.params, path=order.path,
                                     duration=order.duration_s)
         except FaultError as exc:
             return _error(400, str(exc))

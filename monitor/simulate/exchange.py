@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from monitor.simulate import respond
-from monitor.simulate.faults import FaultBook, FaultKind
+from monitor.simulate.faults import VENUE_KINDS, FaultBook, FaultKind, NoParams
 from monitor.simulate.market import MARKETS, PriceWalk, Tape
 from monitor.simulate.stream import TradeStreams
 from monitor.simulate.venues import make_shape
@@ -55,6 +55,7 @@ class UsedWeight:
 
 class ExchangeVenue:
     kind = "exchange"
+    fault_kinds = VENUE_KINDS
 
     def __init__(self, name: str, shape: str = "binance", *, walk: PriceWalk | None = None,
                  trade_rate: float = 10.0, seed: int | None = None,
@@ -78,6 +79,9 @@ class ExchangeVenue:
     def ws_path(self) -> str:
         """The path of the venue's advertised WebSocket URL."""
         return self.shape.ws_paths[0]
+
+    def check_fault(self, kind: FaultKind, params: NoParams) -> None:
+        """Venue faults need no check beyond their params."""
 
     async def close(self) -> None:
         """Let go of every held request and close every stream, before the server stops."""

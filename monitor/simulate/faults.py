@@ -1,7 +1,9 @@
-"""The faults a simulated venue can be told to have: their names, parameters and bookkeeping.
+"""The faults a simulated venue, RPC provider or chain can be told to have: their names,
+parameters and bookkeeping.
 
 A fault is active from injection until it is cleared, explicitly or when its duration ends.
-Each venue keeps its own FaultBook; nothing here touches the network.
+Each venue, provider and chain keeps its own FaultBook; nothing here touches the network.
+Which faults apply where: VENUE_KINDS, PROVIDER_KINDS, CHAIN_KINDS.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from monitor.simulate.market import check_market
 
@@ -35,6 +37,34 @@ class FaultKind(StrEnum):
     OVERSIZED = "oversized"
     MAINTENANCE = "maintenance"
     PRICE_OFFSET = "price_offset"
+    # RPC providers (monitor/simulate/chains)
+    FREEZE = "freeze"
+    LAG = "lag"
+    REWIND = "rewind"
+    WRONG_CHAIN = "wrong_chain"
+    RPC_ERROR = "rpc_error"
+    SYNCING = "syncing"
+    # chains
+    HALT = "halt"
+
+
+VENUE_KINDS = frozenset({
+    FaultKind.LATENCY, FaultKind.HTTP_5XX, FaultKind.RATE_LIMIT, FaultKind.GEO_BLOCK,
+    FaultKind.RESET, FaultKind.HANG, FaultKind.STALL_STREAM, FaultKind.GARBAGE,
+    FaultKind.OVERSIZED, FaultKind.MAINTENANCE, FaultKind.PRICE_OFFSET,
+})
+PROVIDER_KINDS = frozenset({
+    FaultKind.LATENCY, FaultKind.HTTP_5XX, FaultKind.RATE_LIMIT, FaultKind.RESET,
+    FaultKind.HANG, FaultKind.STALL_STREAM, FaultKind.GARBAGE, FaultKind.OVERSIZED,
+    FaultKind.FREEZE, FaultKind.LAG, FaultKind.REWIND, FaultKind.WRONG_CHAIN,
+    FaultKind.RPC_ERROR, FaultKind.SYNCING,
+})
+CHAIN_KINDS = frozenset({FaultKind.HALT, FaultKind.SYNCING})
+# Faults on the whole venue, provider or chain: they take no `path`.
+WHOLE_KINDS = frozenset({
+    FaultKind.PRICE_OFFSET, FaultKind.FREEZE, FaultKind.LAG, FaultKind.REWIND,
+    FaultKind.WRONG_CHAIN, FaultKind.SYNCING, FaultKind.HALT,
+})
 
 
 # Faults that replace the answer to a REST request (or a WebSocket handshake). The others
@@ -48,7 +78,8 @@ ANSWERING_KINDS = frozenset({
 
 
 class FaultError(ValueError):
-    """An injection that cannot be honoured: unknown venue, fault, parameter or value."""
+    """An injection that cannot be honoured: unknown venue, provider, chain, fault, parameter
+    or value."""
 
 
 class NoParams(BaseModel):
@@ -86,6 +117,31 @@ class OversizedParams(NoParams):
     declare_length: bool = Field(default=True, description="send Content-Length, else chunked")
 
 
+class BlocksParams(NoParams):
+    blocks: int = Field(default=10, ge=1, le=1_000_000)
+
+
+class RewindParams(NoParams):
+    blocks: int = Field(default=5, ge=1, le=1_000_000)
+
+
+class WrongChainParams(NoParams):
+    chain_id: int | str | None = Field(
+        default=None, description="what the provider reports: an EVM chain id, a Solana "
+        "genesis hash, a Bitcoin network, a Cosmos chain id; None: another chain's")
+
+
+class RpcErrorParams(NoParams):
+    code: int = Field(default=-32603, ge=-(2**31), le=2**31 - 1)
+    message: str = Field(default="internal error", max_length=1000)
+    data: JsonValue = None
+    method: str | None = Field(default=None, description="only this method; None: all")
+
+
+class SyncingParams(NoParams):
+    behind: int = Field(default=100, ge=1, le=1_000_000, description="blocks behind the tip")
+
+
 PARAMS: Mapping[FaultKind, type[NoParams]] = {
     FaultKind.LATENCY: LatencyParams,
     FaultKind.HTTP_5XX: Http5xxParams,
@@ -98,6 +154,13 @@ PARAMS: Mapping[FaultKind, type[NoParams]] = {
     FaultKind.OVERSIZED: OversizedParams,
     FaultKind.MAINTENANCE: NoParams,
     FaultKind.PRICE_OFFSET: PriceOffsetParams,
+    FaultKind.FREEZE: NoParams,
+    FaultKind.LAG: BlocksParams,
+    FaultKind.REWIND: RewindParams,
+    FaultKind.WRONG_CHAIN: WrongChainParams,
+    FaultKind.RPC_ERROR: RpcErrorParams,
+    FaultKind.SYNCING: SyncingParams,
+    FaultKind.HALT: NoParams,
 }
 
 
@@ -138,11 +201,12 @@ def parse_duration(duration: float | None) -> float | None:
 
 @dataclass(eq=False)
 class Fault:
-    venue: str
+    venue: str  # the name of what has the fault: a venue, a provider or a chain
     kind: FaultKind
     params: NoParams
     path: str | None  # None: every path; else this path and everything below it
     duration: float | None
+    scope: str = "venue"  # "venue", "provider" or "chain": the key of the name in to_json
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: float = field(default_factory=time.time)
     # Set when the fault ends, so that requests held by a "hang" are let go.
@@ -156,7 +220,7 @@ class Fault:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "venue": self.venue,
+            self.scope: self.venue,
             "fault": self.kind.value,
             "params": self.params.model_dump(),
             "path": self.path,
@@ -167,10 +231,12 @@ class Fault:
 
 
 class FaultBook:
-    """The active faults of one venue, in injection order; expiring ones end themselves."""
+    """The active faults of one venue (provider, chain), in injection order; expiring ones end
+    themselves."""
 
-    def __init__(self, venue: str) -> None:
+    def __init__(self, venue: str, scope: str = "venue") -> None:
         self.venue = venue
+        self.scope = scope
         self._faults: dict[str, Fault] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -184,7 +250,7 @@ class FaultBook:
 
     def add(self, kind: FaultKind, params: NoParams, *, path: str | None = None,
             duration: float | None = None) -> Fault:
-        fault = Fault(self.venue, kind, params, path, duration)
+        fault = Fault(self.venue, kind, params, path, duration, self.scope)
         self._faults[fault.id] = fault
         if duration is not None:
             loop = asyncio.get_running_loop()
@@ -215,6 +281,11 @@ class FaultBook:
     def active(self, kind: FaultKind, path: str) -> Fault | None:
         """The most recent fault of `kind` that applies to `path`."""
         found = [fault for fault in self.matching(path) if fault.kind is kind]
+        return found[-1] if found else None
+
+    def latest(self, kind: FaultKind) -> Fault | None:
+        """The most recent fault of `kind`, whatever its path."""
+        found = [fault for fault in self._faults.values() if fault.kind is kind]
         return found[-1] if found else None
 
     def answering(self, path: str) -> Fault | None:

@@ -8,8 +8,8 @@ fault behind when cancelled; `hold` does both.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ def get_scenario(name: str) -> Scenario:
 
 async def hold(world: World, seconds: float, fault: str, *, path: str | None = None,
                venues: Iterable[str] | None = None, **params: Any) -> None:
-    """Give every venue (or `venues`) `fault` for `seconds` of scenario time, then clear it."""
+    """Give every venue (or `venues`: venues, providers or chains) `fault` for `seconds` of
+    scenario time, then clear it."""
     ids = [world.inject(venue, fault, path=path, **params)
            for venue in (world.venues if venues is None else venues)]
     try:
@@ -88,12 +89,14 @@ FLAKY: tuple[tuple[str | None, dict[str, Any]], ...] = (
 
 @scenario("flaky", "every venue cycles through 300 ms latency, a 503 burst, 429 with "
                    "Retry-After 5, a stalled stream, maintenance, prices 5 % low on BTC-USDT "
-                   "and calm, ~20 s each, forever; venues start their cycles staggered")
+                   "and calm, ~20 s each, forever; venues start their cycles staggered; "
+                   "chains have the chain-trouble scenario's faults")
 async def flaky(world: World) -> None:
     venues = world.venues
     cycle = PHASE * len(FLAKY)
     await asyncio.gather(*(_flaky_venue(world, venue, index * cycle / len(venues))
-                           for index, venue in enumerate(venues)))
+                           for index, venue in enumerate(venues)),
+                         chain_trouble(world))
 
 
 async def _flaky_venue(world: World, venue: str, delay: float) -> None:
@@ -114,3 +117,70 @@ async def depeg(world: World) -> None:
     while True:
         await world.sleep(20)
         await hold(world, 60, "price_offset", venues=[venue], ratio=-0.35, market="USDE-USDT")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStep:
+    """`fault` for `seconds` on the first chain of `kind` (provider number `provider` of it,
+    or the chain itself when None); no fault: calm. A step whose chain or provider the world
+    lacks is calm too."""
+
+    seconds: float
+    fault: str | None = None
+    kind: str = ""
+    provider: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Two tracks, played side by side, forever: the EVM chain's story and the other chains'.
+CHAIN_TRACKS: tuple[tuple[ChainStep, ...], ...] = (
+    (
+        ChainStep(20),
+        ChainStep(30, "lag", "evm", 0, {"blocks": 20}),
+        ChainStep(15),
+        ChainStep(45, "halt", "evm"),
+        ChainStep(20),
+        ChainStep(10, "rewind", "evm", 1, {"blocks": 4}),
+        ChainStep(20),
+    ),
+    (
+        ChainStep(15),
+        ChainStep(25, "rate_limit", "solana", 1, {"retry_after": 5}),
+        ChainStep(15),
+        ChainStep(25, "rpc_error", "cosmos", 0, {"code": -32603, "message": "Internal error",
+                                                  "data": "simulated failure"}),
+        ChainStep(15),
+        ChainStep(25, "syncing", "bitcoin", 0, {"behind": 12}),
+        ChainStep(15),
+        ChainStep(25, "wrong_chain", "solana", 0),
+    ),
+)
+
+
+def step_target(world: World, step: ChainStep) -> str | None:
+    """The name `step` hits in `world`, or None."""
+    chain = next((name for name in world.chains if world.chain(name).kind == step.kind), None)
+    if chain is None or step.provider is None:
+        return chain
+    providers = world.chain(chain).providers
+    return providers[step.provider] if step.provider < len(providers) else None
+
+
+@scenario("chain-trouble", "RPC providers misbehave: an EVM provider lags 20 blocks, then the "
+                           "EVM chain halts for 45 s and recovers, the other provider rewinds "
+                           "4 blocks; meanwhile a Solana provider answers 429, a Cosmos one "
+                           "an error inside a 200, the Bitcoin node syncs, the other Solana "
+                           "provider is on another chain; forever")
+async def chain_trouble(world: World) -> None:
+    if world.chains:
+        await asyncio.gather(*(_chain_track(world, track) for track in CHAIN_TRACKS))
+
+
+async def _chain_track(world: World, steps: tuple[ChainStep, ...]) -> None:
+    while True:
+        for step in steps:
+            target = step_target(world, step) if step.fault is not None else None
+            if step.fault is None or target is None:
+                await world.sleep(step.seconds)
+            else:
+                await hold(world, step.seconds, step.fault, venues=[target], **step.params)

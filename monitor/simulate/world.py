@@ -1,12 +1,17 @@
-"""The simulated world: venues on loopback, each on its own port, plus the control API.
+"""The simulated world: venues and RPC providers on loopback, each on its own port, plus the
+control API.
 
-With port=0 every server picks a free port. With a fixed port P the control API listens on P
-and the venues on P+1, P+2, ... in the order given.
+With port=0 every server picks a free port. With a fixed port P the control API listens on P,
+the venues on P+1, P+2, ... in the order given, then the providers, chain by chain.
 
 Every venue has a shape (monitor/simulate/venues): the real venue whose REST API and
 WebSocket stream it imitates. `venues` is a list of names, whose shapes follow from the names
 ("okx-sim" is OKX-shaped, any unknown name Binance-shaped), or a mapping of name to shape.
 All venues quote one shared random walk per market, so they agree within a small spread.
+
+`chains` maps a chain name to its kind and providers (monitor/simulate/chains): each chain has
+one head advancing at its block time, served by every provider of the chain in the kind's
+answers. Venue, provider and chain names share one namespace: faults are injected by name.
 """
 
 from __future__ import annotations
@@ -16,17 +21,21 @@ import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
 
+from monitor.simulate.chains import ChainsArg, RpcProvider, SimChain, chain_spec, make_chain
 from monitor.simulate.control import control_app
 from monitor.simulate.exchange import ExchangeVenue
 from monitor.simulate.faults import (
+    WHOLE_KINDS,
     Fault,
+    FaultBook,
     FaultError,
     FaultKind,
+    NoParams,
     parse_duration,
     parse_kind,
     parse_params,
@@ -50,18 +59,32 @@ def _base_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def venue_shapes(venues: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+class Faulty(Protocol):
+    """What can be given faults: a venue, a provider or a chain."""
+
+    faults: FaultBook
+    fault_kinds: frozenset[FaultKind]
+
+    def check_fault(self, kind: FaultKind, params: NoParams) -> None: ...
+
+
+def check_names(names: Sequence[str], what: str = "venue") -> None:
+    for name in names:
+        if not VENUE_NAME.match(name):
+            raise ValueError(f"invalid {what} name {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate names in {list(names)}")
+
+
+def venue_shapes(venues: Sequence[str] | Mapping[str, str], *,
+                 allow_none: bool = False) -> dict[str, str]:
     """{venue name: shape name}, checked: names valid and unique, shapes known."""
     if isinstance(venues, str):
         raise ValueError("venues must be a list of names or a mapping, not a string")
     names = list(venues)
-    if not names:
+    if not names and not allow_none:
         raise ValueError("a world needs at least one venue")
-    for name in names:
-        if not VENUE_NAME.match(name):
-            raise ValueError(f"invalid venue name {name!r}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate venue names in {names}")
+    check_names(names)
     shapes = dict(venues) if isinstance(venues, Mapping) else {n: shape_for(n) for n in names}
     for name, shape in shapes.items():
         if shape not in SHAPES:
@@ -74,12 +97,13 @@ class World:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  venues: Sequence[str] | Mapping[str, str] = DEFAULT_VENUES, *,
                  trade_rate: float = 10.0, time_scale: float = 1.0, seed: int | None = None,
-                 keepalive_scale: float = 1.0) -> None:
+                 keepalive_scale: float = 1.0, chains: ChainsArg | None = None) -> None:
         """`time_scale` multiplies every scenario sleep (tests use a small one); `seed` fixes
         the random draws of prices and trades; `keepalive_scale` multiplies every venue's
         keepalive intervals (1: the real venues' intervals; tests use a small one, with
-        clients that scale theirs alike)."""
-        shapes = venue_shapes(venues)
+        clients that scale theirs alike). `chains`: {name: ChainSpec or (kind, providers)};
+        with chains, `venues` may be empty."""
+        shapes = venue_shapes(venues, allow_none=bool(chains))
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         if keepalive_scale <= 0:
@@ -94,6 +118,16 @@ class World:
                                 keepalive_scale=keepalive_scale)
             for index, (name, shape) in enumerate(shapes.items())
         }
+        self._chains: dict[str, SimChain] = {}
+        self._providers: dict[str, RpcProvider] = {}
+        for chain_name, value in (chains or {}).items():
+            spec = chain_spec(chain_name, value)
+            chain, providers = make_chain(chain_name, spec)
+            self._chains[chain_name] = chain
+            self._providers.update((provider.name, provider) for provider in providers)
+        check_names([*self._venues, *self._chains,
+                     *(provider for chain in self._chains.values()
+                       for provider in chain.providers)], "venue, chain or provider")
         self._runners: list[web.AppRunner] = []
         self._ports: dict[str, int] = {}
         self._control_port: int | None = None
@@ -108,9 +142,11 @@ class World:
             raise RuntimeError("a world starts once")
         try:
             self._control_port = await self._listen(control_app(self), self.port)
-            for index, (name, venue) in enumerate(self._venues.items(), start=1):
+            apps = [(name, venue.app) for name, venue in self._venues.items()]
+            apps += [(name, provider.app) for name, provider in self._providers.items()]
+            for index, (name, app) in enumerate(apps, start=1):
                 port = self.port + index if self.port else 0
-                self._ports[name] = await self._listen(venue.app, port)
+                self._ports[name] = await self._listen(app, port)
         except BaseException:
             await self.stop()
             raise
@@ -119,7 +155,10 @@ class World:
         """Stop everything; held requests and open streams are let go, so this is fast."""
         self._stopped = True
         await self._stop_scenario()
-        await asyncio.gather(*(venue.close() for venue in self._venues.values()))
+        await asyncio.gather(*(venue.close() for venue in self._venues.values()),
+                             *(provider.close() for provider in self._providers.values()))
+        for chain in self._chains.values():
+            chain.faults.clear()
         runners, self._runners = self._runners, []
         await asyncio.gather(*(runner.cleanup() for runner in runners))
         self._ports.clear()
@@ -154,17 +193,61 @@ class World:
         except KeyError:
             raise FaultError(f"unknown venue {name!r}; venues: {', '.join(self._venues)}") from None
 
+    @property
+    def chains(self) -> list[str]:
+        return list(self._chains)
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._providers)
+
+    def chain(self, name: str) -> SimChain:
+        try:
+            return self._chains[name]
+        except KeyError:
+            raise FaultError(f"unknown chain {name!r}; chains: {', '.join(self._chains)}") \
+                from None
+
+    def provider(self, name: str) -> RpcProvider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise FaultError(f"unknown provider {name!r}; providers: "
+                             f"{', '.join(self._providers)}") from None
+
     def url(self, venue: str) -> str:
-        """REST base URL of `venue`, like http://127.0.0.1:PORT."""
-        self.venue(venue)
+        """Base URL of a venue's REST API or of a provider, like http://127.0.0.1:PORT."""
+        if venue not in self._providers:
+            self.venue(venue)
         if venue not in self._ports:
             raise RuntimeError("world not started")
         return _base_url("http", self.host, self._ports[venue])
 
     def ws_url(self, venue: str) -> str:
         """The venue's public WebSocket URL, like ws://127.0.0.1:PORT/ws (KuCoin clients ask
-        the bullet endpoint for it, with a token)."""
-        return self.url(venue).replace("http", "ws", 1) + self.venue(venue).ws_path
+        the bullet endpoint for it, with a token), or an EVM provider's (newHeads).
+        ValueError for a provider without one."""
+        if venue in self._providers:
+            path = self._providers[venue].ws_path
+            if path is None:
+                raise ValueError(f"provider {venue!r} serves no WebSocket")
+        else:
+            path = self.venue(venue).ws_path
+        return self.url(venue).replace("http", "ws", 1) + path
+
+    def _faulty(self, name: str) -> Faulty:
+        found: Faulty | None = (self._venues.get(name) or self._providers.get(name)
+                                or self._chains.get(name))
+        if found is None:
+            known = [*self._venues, *self._providers, *self._chains]
+            raise FaultError(f"unknown venue, provider or chain {name!r}; known: "
+                             f"{', '.join(known)}")
+        return found
+
+    def _books(self) -> list[FaultBook]:
+        items: list[Faulty] = [*self._venues.values(), *self._providers.values(),
+                               *self._chains.values()]
+        return [item.faults for item in items]
 
     def shape(self, venue: str) -> str:
         """The shape of `venue`: the adapter name its API imitates ("okx")."""
@@ -180,16 +263,28 @@ class World:
 
     def add_fault(self, venue: str, fault: str, params: Mapping[str, Any] | None = None, *,
                   path: str | None = None, duration: float | None = None) -> Fault:
-        """Start `fault` on `venue` (for `path` and below only, when given) until cleared or,
-        with `duration`, for that many seconds. Raises FaultError on any invalid input."""
-        book = self.venue(venue).faults
+        """Start `fault` on `venue` (a venue, provider or chain name; for `path` and below
+        only, when given) until cleared or, with `duration`, for that many seconds. Raises
+        FaultError on any invalid input."""
+        target = self._faulty(venue)
+        book = target.faults
         kind = parse_kind(fault)
+        if kind not in target.fault_kinds:
+            allowed = ", ".join(sorted(k.value for k in target.fault_kinds))
+            raise FaultError(f"{kind.value} does not apply to the {book.scope} {venue!r}; "
+                             f"a {book.scope}'s faults: {allowed}")
         parsed_path = parse_path(path)
         if kind is FaultKind.PRICE_OFFSET and parsed_path is not None:
             raise FaultError("price_offset applies to the whole venue: give params.market, "
                              "not a path")
-        return book.add(kind, parse_params(kind, params or {}), path=parsed_path,
-                        duration=parse_duration(duration))
+        if kind in WHOLE_KINDS and parsed_path is not None:
+            raise FaultError(f"{kind.value} applies to the whole {book.scope}, not a path")
+        parsed = parse_params(kind, params or {})
+        try:
+            target.check_fault(kind, parsed)
+        except ValueError as exc:
+            raise FaultError(f"invalid params for {kind.value}: {exc}") from None
+        return book.add(kind, parsed, path=parsed_path, duration=parse_duration(duration))
 
     def inject(self, venue: str, fault: str, *, path: str | None = None,
                duration: float | None = None, **params: Any) -> str:
@@ -198,15 +293,16 @@ class World:
 
     def clear(self, fault_id: str) -> bool:
         """End one fault; False when it is not active (already ended or never existed)."""
-        return any(venue.faults.remove(fault_id) for venue in self._venues.values())
+        return any(book.remove(fault_id) for book in self._books())
 
     def clear_all(self) -> int:
-        return sum(venue.faults.clear() for venue in self._venues.values())
+        return sum(book.clear() for book in self._books())
 
     def faults(self, venue: str | None = None) -> list[Fault]:
+        """Active faults of `venue` (a venue, provider or chain), or of everything."""
         if venue is not None:
-            return list(self.venue(venue).faults)
-        return [fault for item in self._venues.values() for fault in item.faults]
+            return list(self._faulty(venue).faults)
+        return [fault for book in self._books() for fault in book]
 
     # -- scenarios -------------------------------------------------------------------------
 
@@ -258,5 +354,12 @@ class World:
                     "faults": [fault.to_json() for fault in venue.faults],
                 }
                 for name, venue in self._venues.items()
+            },
+            "chains": {name: chain.state() for name, chain in self._chains.items()},
+            "providers": {
+                name: provider.state(self.url(name) if started else None,
+                                     self.ws_url(name) if started and provider.ws_path
+                                     else None)
+                for name, provider in self._providers.items()
             },
         }

@@ -1,0 +1,17 @@
+"""The whole simulated world that `outagemon simulate` serves and `outagemon demo` watches:
+one venue per exchange shape and a few chains of every RPC kind."""
+
+from __future__ import annotations
+
+from monitor.simulate.chains import ChainSpec
+from monitor.simulate.venues import one_venue_per_shape
+
+FULL_VENUES = one_venue_per_shape()  # {"binance-sim": "binance", "okx-sim": "okx", ...}
+FULL_CHAINS = {
+    "ethereum-sim": ChainSpec("evm", ("ethereum-sim-a", "ethereum-sim-b"), block_time=1.0,
+                              chain_id=1),
+    "solana-sim": ChainSpec("solana", ("solana-sim-a", "solana-sim-b"), block_time=0.4),
+    "cosmoshub-sim": ChainSpec("cosmos", ("cosmoshub-sim-a", "cosmoshub-sim-b"),
+                               block_time=2.0, chain_id="cosmoshub-4"),
+    "bitcoin-sim": ChainSpec("bitcoin", ("bitcoin-sim-a",), block_time=10.0, chain_id="main"),
+}
