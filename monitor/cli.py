@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from monitor import __version__, logs
 
@@ -118,13 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def run_async(coro: object) -> int:
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
     """Run on uvloop when it is installed."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - optional speed-up
-        return int(asyncio.run(coro))  # type: ignore[arg-type]
-    return int(uvloop.run(coro))  # type: ignore[arg-type]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 if __name__ == "__main__":  # pragma: no cover

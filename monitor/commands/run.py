@@ -10,7 +10,7 @@ import structlog
 
 from monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
 from monitor.config import ConfigError, load_config
-from monitor.daemon import Daemon
+from monitor.daemon import ConfigLoader, Daemon
 from monitor.server import bound_port, start_server
 from monitor.settings import Config
 from monitor.shard import Shard
@@ -32,9 +32,9 @@ def run_command(config_path: str | None, *, host: str, port: int, state: str,
                            state=state, shard=shard))
 
 
-async def serve(config: Config, loader: object, *, host: str, port: int, state: str,
+async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, state: str,
                 shard: Shard | None, stop: asyncio.Event | None = None) -> int:
-    daemon = Daemon(config, loader=loader, state_path=state, shard=shard)  # type: ignore[arg-type]
+    daemon = Daemon(config, loader=loader, state_path=state, shard=shard)
     stop = stop or asyncio.Event()
     await daemon.start()
     try:
