@@ -18,7 +18,7 @@ from monitor.commands.run import serve as serve_daemon
 from monitor.commands.simulate import log, log_world
 from monitor.settings import Config
 from monitor.simulate import World
-from monitor.simulate.catalog import FULL_CHAINS, FULL_VENUES
+from monitor.simulate.catalog import FULL_CHAINS, FULL_PAGES, FULL_VENUES
 from monitor.simulate.scenarios import UnknownScenario, get_scenario
 
 DEFAULT_SCENARIO = "flaky"
@@ -28,6 +28,11 @@ STABLE_MARKET = "USDE-USDT"  # the depeg scenario's market
 STABLE_SHAPES = ("binance", "bybit", "okx", "kucoin", "bitget")  # venues listing USDe
 STALE_AFTER = "5s"  # the scenarios stall streams for 20 s
 DEMO_CHAINS = FULL_CHAINS
+DEMO_PAGES = FULL_PAGES
+PAGE_INTERVAL = "5s"
+# The AWS page is watched as one region; exchange and RPC targets depend on it.
+AWS_TARGET = "aws-us-east-1-sim"
+AWS_REGION = "us-east-1"
 # Judgement suited to the simulated block times: a provider lags when more than LAG_SECONDS
 # of blocks behind (at least MIN_LAG_BLOCKS), a head is stale (every head: a halt) when
 # older than HEAD_AGE_BLOCKS block times (at least MIN_HEAD_AGE seconds).
@@ -72,10 +77,26 @@ def _rpc(world: World, provider: str) -> dict[str, Any]:
     return target
 
 
+def _page(world: World, page: str) -> dict[str, Any]:
+    """A statuspage target (its `format` explicit) or a cloud_status target whose `url`
+    points at the simulated feed; the AWS page is watched in us-east-1 only."""
+    fmt = world.page(page).format
+    if fmt.check_kind == "statuspage":
+        return {"name": page, "kind": "statuspage", "url": world.url(page),
+                "format": fmt.check_format, "interval": PAGE_INTERVAL}
+    target: dict[str, Any] = {"name": page, "kind": "cloud_status", "cloud": fmt.check_format,
+                              "url": world.feed_url(page), "interval": PAGE_INTERVAL}
+    if fmt.check_format == "aws":
+        target |= {"name": AWS_TARGET, "regions": [AWS_REGION]}
+    return target
+
+
 def demo_config(world: World) -> Config:
     """Every simulated venue through its own adapter (`exchange` targets on BTC-USDT, and
     USDE-USDT where the venue lists it), prices compared across them, a few http and tcp
-    targets on the first venues, and an RPC target per simulated provider."""
+    targets on the first venues, an RPC target per simulated provider, and a statuspage or
+    cloud_status target per simulated status page (exchange and RPC targets depend on the
+    AWS one)."""
     targets: list[dict[str, Any]] = []
     btc: dict[str, str] = {}  # exchange -> venue; a price board keys prices by exchange
     usde: dict[str, str] = {}
@@ -103,6 +124,12 @@ def demo_config(world: World) -> Config:
              "url": f"{base}/sapi/v1/system/status", "expect": {"json": {"status": 0}}},
         ]
     targets += [_rpc(world, provider) for provider in world.providers]
+    pages = [_page(world, page) for page in world.pages]
+    if any(page["name"] == AWS_TARGET for page in pages):
+        for target in targets:
+            if target["kind"] == "exchange" or target["kind"].endswith("rpc"):
+                target["depends_on"] = [AWS_TARGET]
+    targets += pages
     return Config.model_validate({
         "vantage": "demo",
         "defaults": {"interval": "5s", "timeout": "2s"},
@@ -122,7 +149,7 @@ def demo_command(scenario: str | None, *, host: str, port: int, state: str) -> i
 
 
 async def _demo(scenario: str, *, host: str, port: int, state: str) -> int:
-    world = World(venues=DEMO_VENUES, chains=DEMO_CHAINS)
+    world = World(venues=DEMO_VENUES, chains=DEMO_CHAINS, pages=DEMO_PAGES)
     await world.start()
     try:
         world.play(scenario)
@@ -131,6 +158,9 @@ async def _demo(scenario: str, *, host: str, port: int, state: str) -> int:
             chain = world.provider(provider).chain
             log.info("simulated RPC provider", provider=provider, chain=chain.name,
                      kind=chain.kind, url=world.url(provider))
+        for page in world.pages:
+            log.info("simulated status page", page=page,
+                     format=world.page(page).format.name, url=world.feed_url(page))
         config = demo_config(world)
         return await serve_daemon(config, lambda: config, host=host, port=port, state=state,
                                   shard=None)

@@ -10,7 +10,7 @@ import structlog
 
 from monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
 from monitor.simulate import World, list_scenarios, serve
-from monitor.simulate.catalog import FULL_CHAINS, FULL_VENUES
+from monitor.simulate.catalog import FULL_CHAINS, FULL_PAGES, FULL_VENUES
 from monitor.simulate.scenarios import UnknownScenario, get_scenario
 
 log = structlog.get_logger("outagemon.simulate")
@@ -35,12 +35,14 @@ def log_world(world: World) -> None:
         log.info("simulated venue", venue=venue, rest=world.url(venue), ws=world.ws_url(venue))
     for provider in world.providers:
         log.info("simulated RPC provider", provider=provider, url=world.url(provider))
+    for page in world.pages:
+        log.info("simulated status page", page=page, url=world.url(page))
     log.info("simulator control API", url=world.control_url, scenario=world.scenario)
 
 
 async def _serve_until_signal(listen: str, scenario: str | None) -> int:
     task = asyncio.create_task(serve(listen, scenario, venues=FULL_VENUES, chains=FULL_CHAINS,
-                                     on_ready=log_world))
+                                     pages=FULL_PAGES, on_ready=log_world))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)

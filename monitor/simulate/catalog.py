@@ -1,5 +1,5 @@
 """The whole simulated world that `outagemon simulate` serves and `outagemon demo` watches:
-one venue per exchange shape and a few chains of every RPC kind."""
+one venue per exchange shape, a few chains of every RPC kind and one status page per format."""
 
 from __future__ import annotations
 
@@ -14,4 +14,14 @@ FULL_CHAINS = {
     "cosmoshub-sim": ChainSpec("cosmos", ("cosmoshub-sim-a", "cosmoshub-sim-b"),
                                block_time=2.0, chain_id="cosmoshub-4"),
     "bitcoin-sim": ChainSpec("bitcoin", ("bitcoin-sim-a",), block_time=10.0, chain_id="main"),
+}
+# Status pages, one per format (monitor/simulate/status/formats.py).
+FULL_PAGES = {
+    "exchange-status-sim": "statuspage",
+    "rpc-status-sim": "incidentio",
+    "wallet-status-sim": "instatus",
+    "bridge-status-sim": "betterstack",
+    "aws-sim": "aws",
+    "gcp-sim": "gcp",
+    "azure-sim": "azure",
 }

@@ -1,11 +1,11 @@
 """The control API of a simulated world: an aiohttp app on its own port, under /-/sim/.
 
-    GET    /-/sim/state          venues, chains, providers: URLs, heads, active faults; the
-                                 running scenario
+    GET    /-/sim/state          venues, chains, providers, status pages: URLs, heads,
+                                 incidents, active faults; the running scenario
     GET    /-/sim/scenarios      [{"name": ..., "description": ...}]
-    GET    /-/sim/faults         active faults of every venue, provider and chain
-    POST   /-/sim/faults         {"venue" | "provider" | "chain", "fault", "params"?, "path"?,
-                                  "duration_s"?} -> 201
+    GET    /-/sim/faults         active faults of every venue, provider, chain and page
+    POST   /-/sim/faults         {"venue" | "provider" | "chain" | "page", "fault", "params"?,
+                                  "path"?, "duration_s"?} -> 201
     DELETE /-/sim/faults/{id}    clear one fault (404 when it is not active)
     DELETE /-/sim/faults         clear every fault
 
@@ -36,6 +36,7 @@ class InjectRequest(BaseModel):
     venue: str | None = None
     provider: str | None = None
     chain: str | None = None
+    page: str | None = None
     fault: str
     params: dict[str, Any] = Field(default_factory=dict)
     path: str | None = None
@@ -43,13 +44,13 @@ class InjectRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_name(self) -> InjectRequest:
-        if [self.venue, self.provider, self.chain].count(None) != 2:
-            raise ValueError("give exactly one of venue, provider, chain")
+        if [self.venue, self.provider, self.chain, self.page].count(None) != 3:
+            raise ValueError("give exactly one of venue, provider, chain, page")
         return self
 
     @property
     def name(self) -> str:
-        name = self.venue or self.provider or self.chain
+        name = self.venue or self.provider or self.chain or self.page
         assert name is not None
         return name
 

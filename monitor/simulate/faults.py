@@ -3,7 +3,8 @@ parameters and bookkeeping.
 
 A fault is active from injection until it is cleared, explicitly or when its duration ends.
 Each venue, provider and chain keeps its own FaultBook; nothing here touches the network.
-Which faults apply where: VENUE_KINDS, PROVIDER_KINDS, CHAIN_KINDS.
+Which faults apply where: VENUE_KINDS, PROVIDER_KINDS, CHAIN_KINDS, PAGE_KINDS (status
+pages: `incident` and `maintenance` with their own params, see SCOPED_PARAMS).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class FaultKind(StrEnum):
     SYNCING = "syncing"
     # chains
     HALT = "halt"
+    # status pages (monitor/simulate/status)
+    INCIDENT = "incident"
 
 
 VENUE_KINDS = frozenset({
@@ -60,10 +63,15 @@ PROVIDER_KINDS = frozenset({
     FaultKind.RPC_ERROR, FaultKind.SYNCING,
 })
 CHAIN_KINDS = frozenset({FaultKind.HALT, FaultKind.SYNCING})
+PAGE_KINDS = frozenset({
+    FaultKind.LATENCY, FaultKind.HTTP_5XX, FaultKind.RATE_LIMIT, FaultKind.RESET,
+    FaultKind.HANG, FaultKind.GARBAGE, FaultKind.OVERSIZED, FaultKind.INCIDENT,
+    FaultKind.MAINTENANCE,
+})
 # Faults on the whole venue, provider or chain: they take no `path`.
 WHOLE_KINDS = frozenset({
     FaultKind.PRICE_OFFSET, FaultKind.FREEZE, FaultKind.LAG, FaultKind.REWIND,
-    FaultKind.WRONG_CHAIN, FaultKind.SYNCING, FaultKind.HALT,
+    FaultKind.WRONG_CHAIN, FaultKind.SYNCING, FaultKind.HALT, FaultKind.INCIDENT,
 })
 
 
@@ -142,6 +150,31 @@ class SyncingParams(NoParams):
     behind: int = Field(default=100, ge=1, le=1_000_000, description="blocks behind the tip")
 
 
+Impact = Literal["minor", "major", "critical"]
+
+
+class IncidentParams(NoParams):
+    """An incident on a status page. Injecting the name of an open incident again adds an
+    update to it (the newest injection's impact and quirk win); it resolves when no fault of
+    its name is left."""
+
+    impact: Impact = "minor"
+    name: str = Field(default="Elevated error rates", min_length=1, max_length=200)
+    components: tuple[str, ...] | None = Field(default=None, description="affected "
+                                               "components; None: the page's first one")
+    update: str = Field(default="We are investigating this issue.", max_length=1000)
+    indicator_lags: bool = Field(default=False, description="the page's top indicator stays "
+                                 "`none` while this incident is open (a Statuspage quirk)")
+
+
+class PageMaintenanceParams(NoParams):
+    """A maintenance window on a status page: in progress (`active`) or announced."""
+
+    active: bool = True
+    name: str = Field(default="Scheduled maintenance", min_length=1, max_length=200)
+    components: tuple[str, ...] | None = Field(default=None, description="None: all")
+
+
 PARAMS: Mapping[FaultKind, type[NoParams]] = {
     FaultKind.LATENCY: LatencyParams,
     FaultKind.HTTP_5XX: Http5xxParams,
@@ -161,6 +194,11 @@ PARAMS: Mapping[FaultKind, type[NoParams]] = {
     FaultKind.RPC_ERROR: RpcErrorParams,
     FaultKind.SYNCING: SyncingParams,
     FaultKind.HALT: NoParams,
+    FaultKind.INCIDENT: IncidentParams,
+}
+# Parameters that differ by what has the fault: (scope, kind) -> model.
+SCOPED_PARAMS: Mapping[tuple[str, FaultKind], type[NoParams]] = {
+    ("page", FaultKind.MAINTENANCE): PageMaintenanceParams,
 }
 
 
@@ -172,9 +210,10 @@ def parse_kind(name: str) -> FaultKind:
         raise FaultError(f"unknown fault {name!r}; known faults: {known}") from None
 
 
-def parse_params(kind: FaultKind, params: Mapping[str, Any]) -> NoParams:
+def parse_params(kind: FaultKind, params: Mapping[str, Any], scope: str = "venue") -> NoParams:
+    model = SCOPED_PARAMS.get((scope, kind), PARAMS[kind])
     try:
-        return PARAMS[kind].model_validate(dict(params))
+        return model.model_validate(dict(params))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
@@ -206,7 +245,7 @@ class Fault:
     params: NoParams
     path: str | None  # None: every path; else this path and everything below it
     duration: float | None
-    scope: str = "venue"  # "venue", "provider" or "chain": the key of the name in to_json
+    scope: str = "venue"  # "venue", "provider", "chain" or "page": the key of the name in to_json
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: float = field(default_factory=time.time)
     # Set when the fault ends, so that requests held by a "hang" are let go.

@@ -90,13 +90,14 @@ FLAKY: tuple[tuple[str | None, dict[str, Any]], ...] = (
 @scenario("flaky", "every venue cycles through 300 ms latency, a 503 burst, 429 with "
                    "Retry-After 5, a stalled stream, maintenance, prices 5 % low on BTC-USDT "
                    "and calm, ~20 s each, forever; venues start their cycles staggered; "
-                   "chains have the chain-trouble scenario's faults")
+                   "chains have the chain-trouble scenario's faults, status pages the "
+                   "vendor-incident scenario's")
 async def flaky(world: World) -> None:
     venues = world.venues
     cycle = PHASE * len(FLAKY)
     await asyncio.gather(*(_flaky_venue(world, venue, index * cycle / len(venues))
                            for index, venue in enumerate(venues)),
-                         chain_trouble(world))
+                         chain_trouble(world), vendor_incident(world))
 
 
 async def _flaky_venue(world: World, venue: str, delay: float) -> None:
@@ -184,3 +185,51 @@ async def _chain_track(world: World, steps: tuple[ChainStep, ...]) -> None:
                 await world.sleep(step.seconds)
             else:
                 await hold(world, step.seconds, step.fault, venues=[target], **step.params)
+
+
+def _first_page(world: World, formats: tuple[str, ...]) -> str | None:
+    return next((name for name in world.pages
+                 if world.page(name).format.name in formats), None)
+
+
+VENDOR_INCIDENT = "Delayed withdrawals"
+AWS_EVENT = "Increased API Error Rates"
+
+
+@scenario("vendor-incident", "status pages: an AWS us-east-1 event opens; a vendor page "
+                             "opens a minor incident whose top indicator lags, updates it, "
+                             "escalates it to major, resolves it; then a maintenance window "
+                             "is announced, runs and ends; forever")
+async def vendor_incident(world: World) -> None:
+    aws = _first_page(world, ("aws",))
+    vendor = _first_page(world, ("statuspage", "incidentio", "instatus", "betterstack"))
+    if aws is None and vendor is None:
+        return
+    while True:
+        ids: list[str] = []
+        try:
+            await world.sleep(15)
+            if aws is not None:
+                ids.append(world.inject(aws, "incident", impact="minor", name=AWS_EVENT,
+                                        components=["ec2"], update="We are investigating "
+                                        "increased API error rates in US-EAST-1."))
+            await world.sleep(10)
+            if vendor is not None:
+                steps = (("minor", "We are investigating delayed withdrawals.", 20),
+                         ("minor", "The cause is identified: a cloud provider issue.", 20),
+                         ("major", "Withdrawals are now failing for most users.", 30))
+                for impact, update, seconds in steps:
+                    ids.append(world.inject(vendor, "incident", impact=impact,
+                                            name=VENDOR_INCIDENT, update=update,
+                                            indicator_lags=True))
+                    await world.sleep(seconds)
+        finally:
+            for fault_id in ids:
+                world.clear(fault_id)
+        if vendor is not None and world.page(vendor).format.maintenance:
+            await world.sleep(15)
+            await hold(world, 15, "maintenance", venues=[vendor], active=False,
+                       name="Database upgrade")
+            await hold(world, 20, "maintenance", venues=[vendor], active=True,
+                       name="Database upgrade")
+        await world.sleep(15)

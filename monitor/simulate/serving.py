@@ -13,10 +13,10 @@ from monitor.simulate.world import DEFAULT_VENUES, World
 
 async def serve(listen: str = "127.0.0.1:9800", scenario: str | None = None, *,
                 venues: Sequence[str] | Mapping[str, str] = DEFAULT_VENUES,
-                chains: ChainsArg | None = None,
+                chains: ChainsArg | None = None, pages: Mapping[str, str] | None = None,
                 on_ready: Callable[[World], None] | None = None) -> None:
-    """Serve the world (control API on `listen`, venues and then providers on the next
-    ports) until cancelled.
+    """Serve the world (control API on `listen`, venues, then providers, then status pages
+    on the next ports) until cancelled.
 
     Prints nothing: `on_ready` gets the started World so the caller can log its URLs. Raises
     ValueError for a bad address or an unknown scenario before anything listens.
@@ -24,7 +24,7 @@ async def serve(listen: str = "127.0.0.1:9800", scenario: str | None = None, *,
     host, port = split_address(listen)
     if scenario is not None:
         get_scenario(scenario)
-    world = World(host or "127.0.0.1", port, venues, chains=chains)
+    world = World(host or "127.0.0.1", port, venues, chains=chains, pages=pages)
     await world.start()
     try:
         if scenario is not None:

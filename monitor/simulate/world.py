@@ -11,7 +11,9 @@ All venues quote one shared random walk per market, so they agree within a small
 
 `chains` maps a chain name to its kind and providers (monitor/simulate/chains): each chain has
 one head advancing at its block time, served by every provider of the chain in the kind's
-answers. Venue, provider and chain names share one namespace: faults are injected by name.
+answers. `pages` maps a status page name to its format (monitor/simulate/status): a fake
+vendor status page or cloud health feed whose incidents and maintenance are faults. Venue,
+provider, chain and page names share one namespace: faults are injected by name.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from monitor.simulate.faults import (
 )
 from monitor.simulate.market import PriceWalk
 from monitor.simulate.scenarios import ScenarioFunction, get_scenario
+from monitor.simulate.status import StatusPage
 from monitor.simulate.venues import SHAPES, shape_for
 
 log = structlog.get_logger("outagemon.simulate")
@@ -60,7 +63,7 @@ def _base_url(scheme: str, host: str, port: int) -> str:
 
 
 class Faulty(Protocol):
-    """What can be given faults: a venue, a provider or a chain."""
+    """What can be given faults: a venue, a provider, a chain or a status page."""
 
     faults: FaultBook
     fault_kinds: frozenset[FaultKind]
@@ -97,13 +100,15 @@ class World:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  venues: Sequence[str] | Mapping[str, str] = DEFAULT_VENUES, *,
                  trade_rate: float = 10.0, time_scale: float = 1.0, seed: int | None = None,
-                 keepalive_scale: float = 1.0, chains: ChainsArg | None = None) -> None:
+                 keepalive_scale: float = 1.0, chains: ChainsArg | None = None,
+                 pages: Mapping[str, str] | None = None) -> None:
         """`time_scale` multiplies every scenario sleep (tests use a small one); `seed` fixes
         the random draws of prices and trades; `keepalive_scale` multiplies every venue's
         keepalive intervals (1: the real venues' intervals; tests use a small one, with
         clients that scale theirs alike). `chains`: {name: ChainSpec or (kind, providers)};
-        with chains, `venues` may be empty."""
-        shapes = venue_shapes(venues, allow_none=bool(chains))
+        with chains, `venues` may be empty. `pages`: {name: format} of simulated status
+        pages (monitor/simulate/status/formats.py), served after the providers."""
+        shapes = venue_shapes(venues, allow_none=bool(chains or pages))
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         if keepalive_scale <= 0:
@@ -125,9 +130,13 @@ class World:
             chain, providers = make_chain(chain_name, spec)
             self._chains[chain_name] = chain
             self._providers.update((provider.name, provider) for provider in providers)
+        if isinstance(pages, str):
+            raise ValueError("pages must be a mapping of name to format")
+        self._pages = {name: StatusPage(name, fmt) for name, fmt in (pages or {}).items()}
         check_names([*self._venues, *self._chains,
                      *(provider for chain in self._chains.values()
-                       for provider in chain.providers)], "venue, chain or provider")
+                       for provider in chain.providers), *self._pages],
+                    "venue, chain, provider or page")
         self._runners: list[web.AppRunner] = []
         self._ports: dict[str, int] = {}
         self._control_port: int | None = None
@@ -144,6 +153,7 @@ class World:
             self._control_port = await self._listen(control_app(self), self.port)
             apps = [(name, venue.app) for name, venue in self._venues.items()]
             apps += [(name, provider.app) for name, provider in self._providers.items()]
+            apps += [(name, page.app) for name, page in self._pages.items()]
             for index, (name, app) in enumerate(apps, start=1):
                 port = self.port + index if self.port else 0
                 self._ports[name] = await self._listen(app, port)
@@ -156,7 +166,8 @@ class World:
         self._stopped = True
         await self._stop_scenario()
         await asyncio.gather(*(venue.close() for venue in self._venues.values()),
-                             *(provider.close() for provider in self._providers.values()))
+                             *(provider.close() for provider in self._providers.values()),
+                             *(page.close() for page in self._pages.values()))
         for chain in self._chains.values():
             chain.faults.clear()
         runners, self._runners = self._runners, []
@@ -215,9 +226,25 @@ class World:
             raise FaultError(f"unknown provider {name!r}; providers: "
                              f"{', '.join(self._providers)}") from None
 
+    @property
+    def pages(self) -> list[str]:
+        return list(self._pages)
+
+    def page(self, name: str) -> StatusPage:
+        try:
+            return self._pages[name]
+        except KeyError:
+            raise FaultError(f"unknown page {name!r}; pages: {', '.join(self._pages)}") \
+                from None
+
+    def feed_url(self, page: str) -> str:
+        """The full URL of a status page's feed, like http://127.0.0.1:PORT/index.json."""
+        return self.url(page) + self.page(page).feed_path
+
     def url(self, venue: str) -> str:
-        """Base URL of a venue's REST API or of a provider, like http://127.0.0.1:PORT."""
-        if venue not in self._providers:
+        """Base URL of a venue's REST API, of a provider or of a status page, like
+        http://127.0.0.1:PORT."""
+        if venue not in self._providers and venue not in self._pages:
             self.venue(venue)
         if venue not in self._ports:
             raise RuntimeError("world not started")
@@ -237,16 +264,16 @@ class World:
 
     def _faulty(self, name: str) -> Faulty:
         found: Faulty | None = (self._venues.get(name) or self._providers.get(name)
-                                or self._chains.get(name))
+                                or self._chains.get(name) or self._pages.get(name))
         if found is None:
-            known = [*self._venues, *self._providers, *self._chains]
-            raise FaultError(f"unknown venue, provider or chain {name!r}; known: "
+            known = [*self._venues, *self._providers, *self._chains, *self._pages]
+            raise FaultError(f"unknown venue, provider or chain (or status page) {name!r}; known: "
                              f"{', '.join(known)}")
         return found
 
     def _books(self) -> list[FaultBook]:
         items: list[Faulty] = [*self._venues.values(), *self._providers.values(),
-                               *self._chains.values()]
+                               *self._chains.values(), *self._pages.values()]
         return [item.faults for item in items]
 
     def shape(self, venue: str) -> str:
@@ -277,9 +304,10 @@ class World:
         if kind is FaultKind.PRICE_OFFSET and parsed_path is not None:
             raise FaultError("price_offset applies to the whole venue: give params.market, "
                              "not a path")
-        if kind in WHOLE_KINDS and parsed_path is not None:
+        if (kind in WHOLE_KINDS or (book.scope == "page" and kind is FaultKind.MAINTENANCE)) \
+                and parsed_path is not None:
             raise FaultError(f"{kind.value} applies to the whole {book.scope}, not a path")
-        parsed = parse_params(kind, params or {})
+        parsed = parse_params(kind, params or {}, book.scope)
         try:
             target.check_fault(kind, parsed)
         except ValueError as exc:
@@ -299,7 +327,7 @@ class World:
         return sum(book.clear() for book in self._books())
 
     def faults(self, venue: str | None = None) -> list[Fault]:
-        """Active faults of `venue` (a venue, provider or chain), or of everything."""
+        """Active faults of `venue` (a venue, provider, chain or page), or of everything."""
         if venue is not None:
             return list(self._faulty(venue).faults)
         return [fault for book in self._books() for fault in book]
@@ -362,4 +390,6 @@ class World:
                                      else None)
                 for name, provider in self._providers.items()
             },
+            "pages": {name: page.state(self.url(name) if started else None)
+                      for name, page in self._pages.items()},
         }
