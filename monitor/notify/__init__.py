@@ -1,0 +1,1 @@
+"""Delivery of notifications: the durable outbox and one module per notifier type."""
