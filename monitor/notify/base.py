@@ -40,3 +40,10 @@ def register_notifier(kind: str, factory: NotifierFactory) -> None:
     if kind in NOTIFIER_TYPES:
         raise RuntimeError(f"notifier type {kind!r} registered twice")
     NOTIFIER_TYPES[kind] = factory
+
+
+def notifier_types() -> dict[str, NotifierFactory]:
+    """Every notifier type: each vendor module registers its own on import."""
+    from monitor.notify import alertmanager, discord, pagerduty, slack, telegram, webhook  # noqa: F401
+
+    return NOTIFIER_TYPES

@@ -18,7 +18,7 @@ import monitor.notify.pagerduty
 import monitor.notify.telegram  # noqa: F401  (registers the remaining vendor types)
 from monitor.alerting import Alert, AlertStatus, Notification
 from monitor.notify.alertmanager import RESEND_INTERVAL, AlertmanagerNotifier
-from monitor.notify.base import NOTIFIER_TYPES, Delivery, NotifierProtocol
+from monitor.notify.base import Delivery, NotifierProtocol, notifier_types
 from monitor.notify.discord import embed_chars
 from monitor.notify.http import units
 from monitor.redact import SECRETS
@@ -77,7 +77,7 @@ def config_for(kind: str, base: str) -> NotifierConfig:
 
 
 def make_notifier(kind: str, base: str) -> NotifierProtocol:
-    return NOTIFIER_TYPES[kind](config_for(kind, base))
+    return notifier_types()[kind](config_for(kind, base))
 
 
 def make_alert(name: str = "TargetDown", *, target: str = "binance-rest",

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from monitor.notify.base import NOTIFIER_TYPES
+from monitor.notify.base import notifier_types
 from monitor.notify.webhook import (
     ZERO_TIME,
     WebhookNotifier,
@@ -43,8 +43,8 @@ async def send_once(notifier: WebhookNotifier, nid: str = "n-1", timeout: float 
 
 
 def test_registered() -> None:
-    assert "webhook" in NOTIFIER_TYPES
-    notifier = NOTIFIER_TYPES["webhook"](webhook_config("http://127.0.0.1:1/x"))
+    assert "webhook" in notifier_types()
+    notifier = notifier_types()["webhook"](webhook_config("http://127.0.0.1:1/x"))
     assert notifier.name == "hook"
 
 
