@@ -113,7 +113,8 @@ class AlertEngine:
         self._record_flips(snaps, now)
         candidates, held = self._candidates(snaps, list(chains), now)
         out = _Outgoing()
-        self._resolve_gone(candidates, now, out)
+        undecided = {snap.target.name for snap in snaps if snap.state is State.UNKNOWN}
+        self._resolve_gone(candidates, now, out, undecided)
         for fp, candidate in candidates.items():
             self._upsert(fp, candidate, held.get(fp, ""), now)
         self._due(now, out)
@@ -213,9 +214,13 @@ class AlertEngine:
             tracked.annotations["held_back"] = held
 
     def _resolve_gone(self, candidates: dict[str, Candidate], now: float,
-                      out: _Outgoing) -> None:
+                      out: _Outgoing, undecided: set[str]) -> None:
         for fp in [fp for fp in self._tracked if fp not in candidates]:
             tracked = self._tracked[fp]
+            # A target not probed to a verdict yet (just after a restart or a reload) has
+            # not recovered: its alert stays until the target says otherwise.
+            if tracked.target in undecided:
+                continue
             # A flapping target's alert stays open across its flips: reported once.
             if tracked.target is not None and self._is_flapping(tracked.target, now):
                 continue

@@ -11,10 +11,20 @@ import structlog
 from checks.base import Check, CheckEnv
 from checks.registry import kinds
 from monitor import __version__
+from monitor.alert_engine import AlertEngine
+from monitor.alerts.rules import TargetSnapshot
 from monitor.clock import Clock, RealClock
 from monitor.correlate import ChainCorrelator
 from monitor.health import Health, StateChange
-from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry
+from monitor.metrics import (
+    AlertingNumbers,
+    DaemonMetrics,
+    OutagemonCollector,
+    TargetMetrics,
+    make_registry,
+)
+from monitor.notify.base import build_notifiers
+from monitor.notify.outbox import Dispatcher, Outbox
 from monitor.observation import Observation, State
 from monitor.prices import PriceBoard
 from monitor.scheduler import Scheduler
@@ -24,6 +34,9 @@ from monitor.shard import Shard
 from monitor.store import Store
 
 log = structlog.get_logger("outagemon")
+
+ALERT_STATE_KEY = "alert_engine"
+ALERT_TICK = 1.0  # seconds between alert evaluations (group_wait and repeats need no more)
 
 ConfigLoader = Callable[[], Config]
 
@@ -80,25 +93,42 @@ class Daemon:
         self.collector = OutagemonCollector(
             self.targets, self.daemon_metrics, version=__version__, vantage=config.vantage,
             chains=lambda: self.chains.views(self.clock.wall()),
+            alerting=self._alerting_numbers,
         )
         self.registry = make_registry(self.collector)
         self._reload_lock = asyncio.Lock()
         self.started_at: float | None = None
+        self.alerts = AlertEngine(config)
+        self.outbox = Outbox(state_path)
+        self.dispatcher = Dispatcher(self.outbox, build_notifiers(config), clock=self.clock)
+        self._alert_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.store.open()
+        await self.outbox.open()
+        saved = await self.store.load(ALERT_STATE_KEY)
+        if isinstance(saved, dict):
+            self.alerts.import_state(saved)
+        self.dispatcher.start()
         self.started_at = self.clock.wall()
         for target in self._my_targets(self.config):
             await self._add(target)
+        self._alert_task = asyncio.create_task(self._alert_loop(), name="alerts")
         log.info("daemon started", targets=len(self.runs), vantage=self.config.vantage,
                  shard=str(self.shard) if self.shard else None)
 
     async def stop(self) -> None:
+        if self._alert_task is not None:
+            self._alert_task.cancel()
+            await asyncio.gather(self._alert_task, return_exceptions=True)
         await self.scheduler.stop()
         await asyncio.gather(*(run.check.close() for run in self.runs.values()),
                              return_exceptions=True)
+        await self.dispatcher.stop()  # pending notifications stay in the outbox
+        await self.store.save(ALERT_STATE_KEY, self.alerts.export_state())
+        await self.outbox.close()
         await self.store.close()
         log.info("daemon stopped")
 
@@ -121,6 +151,34 @@ class Daemon:
     def ready(self) -> bool:
         """Config loaded and every target probed at least once."""
         return self.started_at is not None and all(run.probes for run in self.runs.values())
+
+    # -- alerts --------------------------------------------------------------------------
+
+    async def evaluate_alerts(self) -> int:
+        """Derive alerts from every target's state now; queue what has to go out."""
+        now = self.clock.wall()
+        snapshots = [TargetSnapshot(run.target, run.health.state, run.health.since,
+                                    run.health.last) for run in self.runs.values()]
+        notifications = self.alerts.evaluate(now, snapshots, self.chains.views(now))
+        for notification in notifications:
+            await self.dispatcher.enqueue(notification)
+        if notifications:
+            await self.store.save(ALERT_STATE_KEY, self.alerts.export_state())
+        return len(notifications)
+
+    def _alerting_numbers(self) -> AlertingNumbers:
+        depth = {name: 0 for name in self.dispatcher.notifiers}
+        depth.update(self.dispatcher.queue_depth)
+        return AlertingNumbers(self.alerts.firing_counts(), dict(self.dispatcher.results),
+                               depth)
+
+    async def _alert_loop(self) -> None:
+        while True:
+            try:
+                await self.evaluate_alerts()
+            except Exception:  # one bad evaluation must not end alerting for good
+                log.exception("alert evaluation failed")
+            await self.clock.sleep_until(self.clock.monotonic() + ALERT_TICK)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -148,6 +206,8 @@ class Daemon:
             else:
                 result.unchanged.append(name)
         self.config = new_config
+        self.alerts.config = new_config
+        self.dispatcher.notifiers = dict(build_notifiers(new_config))
         return result
 
     async def _add(self, target: TargetBase) -> None:

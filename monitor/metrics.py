@@ -182,12 +182,14 @@ class OutagemonCollector(Collector):
         version: str,
         vantage: str,
         chains: Callable[[], Iterable[ChainView]] = lambda: (),
+        alerting: Callable[[], AlertingNumbers] | None = None,
     ) -> None:
         self._targets = targets
         self._daemon = daemon
         self._version = version
         self._vantage = vantage
         self._chains = chains
+        self._alerting = alerting
 
     def collect(self) -> Iterator[Metric]:
         views = list(self._targets())
@@ -198,6 +200,8 @@ class OutagemonCollector(Collector):
         yield from self._price_metrics(views)
         yield from self._chain_metrics(views)
         yield from self._status_page_metrics(views)
+        if self._alerting is not None:
+            yield from _alerting_metrics(self._alerting())
         lag = Metric("outagemon_scheduler_lag_seconds",
                      "How late probes start against their schedule.", "histogram")
         self._daemon.scheduler_lag.add_to(lag, {})
@@ -348,6 +352,30 @@ class OutagemonCollector(Collector):
             if numbers.open_incidents is not None:
                 incidents.add_sample(incidents.name, numbers.labels, numbers.open_incidents)
         yield from (indicator, component_up, incidents)
+
+
+@dataclass(frozen=True)
+class AlertingNumbers:
+    firing: Mapping[tuple[str, str], int]  # (alertname, severity) -> alerts
+    notifications: Mapping[tuple[str, str], int]  # (notifier, result) -> attempts
+    queue_depth: Mapping[str, int]  # notifier -> pending notifications
+
+
+def _alerting_metrics(numbers: AlertingNumbers) -> Iterator[Metric]:
+    firing = Metric("outagemon_alerts_firing", "Alerts firing now (held back ones included).",
+                    "gauge")
+    for (name, severity), count in sorted(numbers.firing.items()):
+        firing.add_sample(firing.name, {"alertname": name, "severity": severity}, count)
+    sent = Metric("outagemon_notifications", "Notification delivery attempts, by result.",
+                  "counter")
+    for (notifier, result), count in sorted(numbers.notifications.items()):
+        sent.add_sample("outagemon_notifications_total",
+                        {"notifier": notifier, "result": result}, count)
+    depth = Metric("outagemon_notification_queue_depth",
+                   "Notifications waiting in the outbox.", "gauge")
+    for notifier, count in sorted(numbers.queue_depth.items()):
+        depth.add_sample(depth.name, {"notifier": notifier}, count)
+    yield from (firing, sent, depth)
 
 
 def _add_histogram(metric: Metric, labels: Labels, bounds: tuple[float, ...],

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.daemon import Daemon
 from monitor.metrics import render
+from monitor.notify.webhook import alert_payload
 from monitor.report import result_json, rfc3339
 from monitor.status_html import render_status_page
 
@@ -57,14 +58,20 @@ async def api_targets(request: web.Request) -> web.Response:
     return _json(targets_json(request.app[DAEMON_KEY]))
 
 
+def alerts_json(daemon: Daemon) -> list[dict[str, Any]]:
+    """Active alerts in Alertmanager's shape (held-back ones too: a receiver may not have
+    heard of them, but they are true)."""
+    return [alert_payload(alert) for alert in daemon.alerts.active()]
+
+
 async def api_alerts(request: web.Request) -> web.Response:
-    return _json([])
+    return _json(alerts_json(request.app[DAEMON_KEY]))
 
 
 async def index(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON_KEY]
     recent = await daemon.store.recent(limit=30)
-    html = render_status_page(daemon, targets_json(daemon), recent)
+    html = render_status_page(daemon, targets_json(daemon), recent, alerts_json(daemon))
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 

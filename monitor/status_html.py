@@ -61,8 +61,25 @@ def _history_rows(entries: Sequence[HistoryEntry]) -> str:
     )
 
 
+def _alert_rows(alerts: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for alert in alerts:
+        labels = alert["labels"]
+        where = labels.get("target") or labels.get("chain") or labels.get("dependency") or ""
+        severity = escape(labels.get("severity", ""))
+        rows.append(
+            f"<tr><td>{escape(labels.get('alertname', ''))}</td>"
+            f"<td><span class='state {'down' if severity == 'critical' else 'degraded'}'>"
+            f"{severity}</span></td><td>{escape(where)}</td>"
+            f"<td class='muted'>{escape(alert['startsAt'])}</td>"
+            f"<td class='muted'>{escape(alert['annotations'].get('summary', ''))}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
 def render_status_page(
-    daemon: Daemon, targets: Sequence[dict[str, Any]], history: Sequence[HistoryEntry]
+    daemon: Daemon, targets: Sequence[dict[str, Any]], history: Sequence[HistoryEntry],
+    alerts: Sequence[dict[str, Any]] = (),
 ) -> str:
     counts: dict[str, int] = {}
     for item in targets:
@@ -79,6 +96,12 @@ def render_status_page(
 <title>outagemon — {vantage}</title><style>{_STYLE}</style></head>
 <body><h1>outagemon <span class="muted">vantage {vantage}</span></h1>
 <p class="summary">{summary or "no targets"}</p>
+<h2>Active alerts ({len(alerts)})</h2>
+<table><thead><tr><th>alert</th><th>severity</th><th>on</th><th>since</th><th>summary</th>
+</tr></thead><tbody>
+{_alert_rows(alerts)}
+</tbody></table>
+<h2>Targets</h2>
 <table><thead><tr><th>target</th><th>kind</th><th>provider</th><th>state</th><th>reason</th>
 <th>latency</th><th>since</th><th>detail</th></tr></thead>
 <tbody>

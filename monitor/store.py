@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+import orjson
 import structlog
 
 from monitor.health import StateChange
@@ -28,6 +30,10 @@ CREATE TABLE IF NOT EXISTS state_changes (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS state_changes_target ON state_changes (target, id);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
 
 
@@ -84,6 +90,25 @@ class Store:
         ) as cursor:
             rows = await cursor.fetchall()
         return [HistoryEntry(*row) for row in rows]
+
+    async def save(self, key: str, value: Any) -> None:
+        """Keep a JSON-able value (the alert engine's state) under `key`."""
+        db = self._require()
+        await db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+                         (key, orjson.dumps(value)))
+        await db.commit()
+
+    async def load(self, key: str) -> Any:
+        db = self._require()
+        async with db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        try:
+            return orjson.loads(row[0])
+        except orjson.JSONDecodeError:
+            log.warning("ignoring unreadable saved state", key=key)
+            return None
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -354,6 +354,20 @@ def test_restart_keeps_what_was_sent_and_what_fires() -> None:
     assert [n.id for n in twin.evaluate(T0 + 5 + 3600, after)] == [repeat[0].id]
 
 
+def test_targets_not_yet_probed_after_a_restart_keep_their_alerts() -> None:
+    config = make_config([http("a")])
+    engine = AlertEngine(config, vantage="eu")
+    engine.evaluate(T0, [snap(config, "a", State.DOWN)])
+    assert names(engine.evaluate(T0 + 5, [snap(config, "a", State.DOWN)]))
+    restarted = AlertEngine(config, vantage="eu")
+    restarted.import_state(json.loads(json.dumps(engine.export_state())))
+    # just restarted: the target has no verdict yet, which is not a recovery
+    assert restarted.evaluate(T0 + 50, [snap(config, "a", State.UNKNOWN)]) == []
+    assert [a.labels["target"] for a in restarted.active()] == ["a"]
+    out = restarted.evaluate(T0 + 60, [snap(config, "a", State.UP)])
+    assert names(out) == [("resolved", "TargetDown", "a")]
+
+
 def test_import_ignores_unknown_version() -> None:
     engine = AlertEngine(make_config([http("a")]), vantage="eu")
     engine.import_state({"version": 999, "alerts": [{"bogus": 1}]})

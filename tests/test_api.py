@@ -144,7 +144,22 @@ async def test_reload_from_loopback_and_with_admin_token(running: Any) -> None:
             assert resp.status == 200
 
 
-async def test_alerts_api_is_an_empty_list_for_now(running: Any) -> None:
+async def test_alerts_api_lists_the_down_target(running: Any) -> None:
     _, base = await running()
-    status, body = await get(base + "/api/v1/alerts")
-    assert (status, body) == (200, "[]")
+
+    async def alerts() -> list[Any]:
+        async with aiohttp.ClientSession() as session, \
+                session.get(base + "/api/v1/alerts") as resp:
+            assert resp.status == 200
+            return list(await resp.json())
+
+    async def down_alert() -> bool:
+        return any(a["labels"]["alertname"] == "TargetDown" for a in await alerts())
+
+    await wait_for(down_alert, what="TargetDown in /api/v1/alerts")
+    (alert,) = await alerts()
+    assert alert["labels"]["target"] == "bad"
+    assert alert["status"] == "firing" and alert["startsAt"].endswith("Z")
+    assert set(alert) >= {"labels", "annotations", "startsAt", "endsAt", "fingerprint"}
+    _, html = await get(base + "/")
+    assert "Active alerts (1)" in html and "TargetDown" in html

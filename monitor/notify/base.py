@@ -9,6 +9,7 @@ from typing import Protocol
 import aiohttp
 
 from monitor.alerting import Notification
+from monitor.settings import Config
 from monitor.settings import Notifier as NotifierConfig
 
 
@@ -47,3 +48,9 @@ def notifier_types() -> dict[str, NotifierFactory]:
     from monitor.notify import alertmanager, discord, pagerduty, slack, telegram, webhook  # noqa: F401
 
     return NOTIFIER_TYPES
+
+
+def build_notifiers(config: Config) -> dict[str, NotifierProtocol]:
+    """One notifier per configured entry, by name."""
+    types = notifier_types()
+    return {entry.name: types[entry.type](entry) for entry in config.notifiers}

@@ -63,7 +63,7 @@ def _common(mappings: Iterable[Mapping[str, str]]) -> dict[str, str]:
     return common
 
 
-def _alert_payload(alert: Alert) -> dict[str, Any]:
+def alert_payload(alert: Alert) -> dict[str, Any]:
     return {
         "status": alert.status.value,
         "labels": dict(alert.labels),
@@ -93,7 +93,7 @@ def alertmanager_payload(notification: Notification) -> dict[str, Any]:
         "commonLabels": _common(a.labels for a in alerts),
         "commonAnnotations": _common(a.annotations for a in alerts),
         "externalURL": notification.external_url,
-        "alerts": [_alert_payload(a) for a in alerts],
+        "alerts": [alert_payload(a) for a in alerts],
     }
 
 
