@@ -165,3 +165,47 @@ async def test_no_notification_inside_a_maintenance_window(
         assert receiver.received == []
     finally:
         await daemon.stop()
+
+
+async def test_thirty_targets_behind_one_region_page_once(
+    world: World, receiver: Receiver, tmp_path: Path
+) -> None:
+    targets = "".join(
+        f'  - {{name: svc-{i:02d}, kind: http, url: "{world.url(VENUE)}/api/v3/ping", '
+        f"depends_on: [aws-sim-us-east-1]}}\n" for i in range(30))
+    text = f"""
+vantage: e2e
+defaults: {{interval: 300ms, timeout: 300ms}}
+alerts:
+  defaults: {{failure_threshold: 1, success_threshold: 1}}
+  group_wait: 2s
+  dependency_outage: {{min_targets: 2, min_ratio: 0.5, window: 2m}}
+targets:
+{targets}notifiers:
+  - {{name: ops, type: webhook, url: "{receiver.url()}"}}
+"""
+    daemon = await start_daemon(tmp_path, text)
+    try:
+        await daemon.wait_ready()
+        world.inject(VENUE, "http_5xx")
+
+        def sent_names() -> list[str]:
+            return [a["labels"]["alertname"] for p in payloads(receiver) for a in p["alerts"]]
+
+        await wait_for(lambda: "DependencyOutage" in sent_names(), timeout=20,
+                       what="the DependencyOutage notification")
+
+        async def every_member_known() -> bool:
+            alerts = await daemon.get_json("/api/v1/alerts")
+            held = [a for a in alerts if a["labels"]["alertname"] == "TargetDown"]
+            return len(held) == 30 and all("held_back" in a["annotations"] for a in held)
+
+        await wait_for(every_member_known, timeout=20, what="30 held-back TargetDown")
+        outage = next(a for p in payloads(receiver) for a in p["alerts"]
+                      if a["labels"]["alertname"] == "DependencyOutage")
+        assert outage["labels"]["dependency"] == "aws-sim-us-east-1"
+        assert "svc-00" in outage["annotations"]["description"]
+        assert sent_names().count("DependencyOutage") == 1
+        assert "TargetDown" not in sent_names()
+    finally:
+        await daemon.stop()
