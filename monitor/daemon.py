@@ -12,6 +12,8 @@ from checks.base import Check, CheckEnv
 from checks.registry import kinds
 from monitor import __version__
 from monitor.alert_engine import AlertEngine
+from monitor.alerting import AlertStatus, Notification
+from monitor.alerts.routing import Batch, route
 from monitor.alerts.rules import TargetSnapshot
 from monitor.clock import Clock, RealClock
 from monitor.correlate import ChainCorrelator
@@ -23,6 +25,7 @@ from monitor.metrics import (
     TargetMetrics,
     make_registry,
 )
+from monitor.notify.alertmanager import RESEND_INTERVAL
 from monitor.notify.base import build_notifiers
 from monitor.notify.outbox import Dispatcher, Outbox
 from monitor.observation import Observation, State
@@ -102,6 +105,7 @@ class Daemon:
         self.outbox = Outbox(state_path)
         self.dispatcher = Dispatcher(self.outbox, build_notifiers(config), clock=self.clock)
         self._alert_task: asyncio.Task[None] | None = None
+        self._refreshed_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -160,11 +164,27 @@ class Daemon:
         snapshots = [TargetSnapshot(run.target, run.health.state, run.health.since,
                                     run.health.last) for run in self.runs.values()]
         notifications = self.alerts.evaluate(now, snapshots, self.chains.views(now))
+        notifications += self._alertmanager_refresh(now)
         for notification in notifications:
             await self.dispatcher.enqueue(notification)
         if notifications:
             await self.store.save(ALERT_STATE_KEY, self.alerts.export_state())
         return len(notifications)
+
+    def _alertmanager_refresh(self, now: float) -> list[Notification]:
+        """Alertmanager resolves an alert nobody re-posts: push the firing ones again every
+        RESEND_INTERVAL to the `alertmanager` notifiers."""
+        if self._refreshed_at is not None and now - self._refreshed_at < RESEND_INTERVAL:
+            return []
+        self._refreshed_at = now
+        receivers = [n for n in self.config.notifiers if n.type == "alertmanager"]
+        alerts = tuple(a for a in self.alerts.active() if "held_back" not in a.annotations)
+        if not receivers or not alerts:
+            return []
+        epoch = int(now // RESEND_INTERVAL)  # a new notification id per refresh
+        batch = Batch(AlertStatus.FIRING, alerts, tuple(epoch for _ in alerts),
+                      group_key="alertmanager-refresh", created_at=now)
+        return route(batch, receivers)
 
     def _alerting_numbers(self) -> AlertingNumbers:
         depth = {name: 0 for name in self.dispatcher.notifiers}
