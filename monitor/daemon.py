@@ -189,8 +189,13 @@ class Daemon:
     def _alerting_numbers(self) -> AlertingNumbers:
         depth = {name: 0 for name in self.dispatcher.notifiers}
         depth.update(self.dispatcher.queue_depth)
+        failing: dict[str, int] = {}
+        for run in self.runs.values():
+            for dependency in run.target.depends_on:
+                failing[dependency] = failing.get(dependency, 0) + (
+                    1 if run.health.state is State.DOWN else 0)
         return AlertingNumbers(self.alerts.firing_counts(), dict(self.dispatcher.results),
-                               depth)
+                               depth, failing)
 
     async def _alert_loop(self) -> None:
         while True:

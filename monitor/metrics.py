@@ -359,6 +359,7 @@ class AlertingNumbers:
     firing: Mapping[tuple[str, str], int]  # (alertname, severity) -> alerts
     notifications: Mapping[tuple[str, str], int]  # (notifier, result) -> attempts
     queue_depth: Mapping[str, int]  # notifier -> pending notifications
+    dependency_failing: Mapping[str, int]  # depends_on entry -> its targets now down
 
 
 def _alerting_metrics(numbers: AlertingNumbers) -> Iterator[Metric]:
@@ -375,7 +376,11 @@ def _alerting_metrics(numbers: AlertingNumbers) -> Iterator[Metric]:
                    "Notifications waiting in the outbox.", "gauge")
     for notifier, count in sorted(numbers.queue_depth.items()):
         depth.add_sample(depth.name, {"notifier": notifier}, count)
-    yield from (firing, sent, depth)
+    failing = Metric("outagemon_dependency_failing_targets",
+                     "Targets down among those naming this dependency in depends_on.", "gauge")
+    for dependency, count in sorted(numbers.dependency_failing.items()):
+        failing.add_sample(failing.name, {"dependency": dependency}, count)
+    yield from (firing, sent, depth, failing)
 
 
 def _add_histogram(metric: Metric, labels: Labels, bounds: tuple[float, ...],

@@ -206,6 +206,9 @@ targets:
         assert outage["labels"]["dependency"] == "aws-sim-us-east-1"
         assert "svc-00" in outage["annotations"]["description"]
         assert sent_names().count("DependencyOutage") == 1
+        metrics = (await daemon.get("/metrics"))[1]
+        assert 'outagemon_dependency_failing_targets{dependency="aws-sim-us-east-1"} 30.0' \
+            in metrics
         assert "TargetDown" not in sent_names()
     finally:
         await daemon.stop()

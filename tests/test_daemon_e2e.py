@@ -78,13 +78,15 @@ async def test_promtool_accepts_the_exposition(
         config = base_config(f"""
   - {{name: up-one, kind: http, url: "{server.url('/ok')}", labels: {{tier: "1"}},
       expect: {{json: {{price: ">= 100"}}}}}}
-  - {{name: down-one, kind: http, url: "{server.url('/nope')}", provider: acme}}
+  - {{name: down-one, kind: http, url: "{server.url('/nope')}", provider: acme,
+      depends_on: [cloudflare]}}
   - {{name: tcp-one, kind: tcp, address: "127.0.0.1:{server.port}"}}
   - {{name: dns-one, kind: dns, query: api.venue.test, resolver: "{dns_server.address}",
       expect: {{answers_in: [203.0.113.0/24]}}}}
   - {{name: tls-one, kind: tls, address: "127.0.0.1:{tls_port}",
       ca_file: "{ca.write_pem(tmp_path)}"}}
 """)
+        config += "notifiers:\n  - {name: ops, type: webhook, url: 'http://127.0.0.1:9/hook'}\n"
         daemon = await spawn(config)
         await daemon.wait_ready()
         status, text = await daemon.get("/metrics")
@@ -95,6 +97,8 @@ async def test_promtool_accepts_the_exposition(
         "up-one": "ok", "down-one": "http_5xx", "tcp-one": "ok", "dns-one": "ok",
         "tls-one": "degraded"}
     assert "outagemon_cert_expiry_timestamp_seconds{" in text
+    assert 'outagemon_dependency_failing_targets{dependency="cloudflare"}' in text
+    assert 'outagemon_notification_queue_depth{notifier="ops"}' in text
     check = await asyncio.create_subprocess_exec(
         "promtool", "check", "metrics", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
