@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__, logs
+
+if TYPE_CHECKING:
+    from monitor.shard import Shard
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -42,6 +47,25 @@ def _parse_shard(text: str) -> object:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def shard_from_ordinal(count: int, hostname: str | None = None) -> Shard:
+    """The shard of a StatefulSet pod: ordinal from $HOSTNAME (or the host name) of N."""
+    from monitor.shard import Shard
+
+    name = hostname if hostname is not None else (
+        os.environ.get("HOSTNAME") or socket.gethostname())
+    return Shard.from_ordinal(name, count)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log-format", choices=["json", "console"], default="json",
@@ -63,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", type=parse_listen, default=parse_listen(DEFAULT_LISTEN),
                      help=f"HTTP address for /metrics and the API (default {DEFAULT_LISTEN})")
     run.add_argument("--state", default=DEFAULT_STATE, help="SQLite state file")
-    run.add_argument("--shard", type=_parse_shard, default=None,
-                     help="I/N: probe only the targets whose name hashes to shard I of N")
+    shard = run.add_mutually_exclusive_group()
+    shard.add_argument("--shard", type=_parse_shard, default=None,
+                       help="I/N: probe only the targets whose name hashes to shard I of N")
+    shard.add_argument("--shard-from-ordinal", type=_positive_int, default=None, metavar="N",
+                       help="like --shard I/N with I the ordinal suffix of $HOSTNAME "
+                            "(outagemon-2 -> 2), for Kubernetes StatefulSet pods")
 
     check = sub.add_parser("check", parents=[common, config_arg],
                            help="probe targets once and print the results")
@@ -102,9 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from monitor.commands.run import run_command
 
+        shard = args.shard
+        if args.shard_from_ordinal is not None:
+            try:
+                shard = shard_from_ordinal(args.shard_from_ordinal)
+            except ValueError as exc:
+                parser.error(str(exc))
         host, port = args.listen
         return run_command(args.config, host=host, port=port, state=args.state,
-                           shard=args.shard)
+                           shard=shard)
     if args.command == "simulate":
         from monitor.commands.simulate import simulate_command
 

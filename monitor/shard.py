@@ -1,4 +1,9 @@
-"""`--shard I/N`: a replica probes only the targets whose name hashes to shard I (0-based)."""
+"""`--shard I/N`: a replica probes only the targets whose name hashes to shard I (0-based).
+
+`--shard-from-ordinal N` derives I from the host name instead: a Kubernetes StatefulSet names
+its pods `<name>-0`, `<name>-1`, ... and sets HOSTNAME to the pod name, so every pod of a
+StatefulSet with N replicas can share the same arguments.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,23 @@ class Shard:
         index, count = int(index_text), int(count_text)
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"--shard {text}: need 0 <= I < N")
+        return cls(index, count)
+
+    @classmethod
+    def from_ordinal(cls, hostname: str, count: int) -> Shard:
+        """Shard I/N where I is the numeric suffix of `hostname` (`outagemon-2` -> 2)."""
+        _, sep, suffix = hostname.strip().rpartition("-")
+        if not sep or not suffix.isascii() or not suffix.isdigit():
+            raise ValueError(
+                f"--shard-from-ordinal: host name {hostname!r} does not end in -<ordinal> "
+                "(expected a StatefulSet pod name such as outagemon-2)")
+        if count < 1:
+            raise ValueError(f"--shard-from-ordinal {count}: need N >= 1")
+        index = int(suffix)
+        if index >= count:
+            raise ValueError(
+                f"--shard-from-ordinal {count}: ordinal {index} of {hostname!r} is not below "
+                f"{count} (does N match the StatefulSet's replicas?)")
         return cls(index, count)
 
     def owns(self, name: str) -> bool:

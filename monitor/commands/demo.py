@@ -92,11 +92,15 @@ def _page(world: World, page: str) -> dict[str, Any]:
 
 
 def demo_config(world: World) -> Config:
-    """Every simulated venue through its own adapter (`exchange` targets on BTC-USDT, and
-    USDE-USDT where the venue lists it), prices compared across them, a few http and tcp
-    targets on the first venues, an RPC target per simulated provider, and a statuspage or
-    cloud_status target per simulated status page (exchange and RPC targets depend on the
-    AWS one)."""
+    return Config.model_validate(demo_config_data(world))
+
+
+def demo_config_data(world: World) -> dict[str, Any]:
+    """The demo's config as plain data (what a YAML file would hold): every simulated
+    venue through its own adapter (`exchange` targets on BTC-USDT, and USDE-USDT where the
+    venue lists it), prices compared across them, a few http and tcp targets on the first
+    venues, an RPC target per simulated provider, and a statuspage or cloud_status target per
+    simulated status page (exchange and RPC targets depend on the AWS one)."""
     targets: list[dict[str, Any]] = []
     btc: dict[str, str] = {}  # exchange -> venue; a price board keys prices by exchange
     usde: dict[str, str] = {}
@@ -130,12 +134,12 @@ def demo_config(world: World) -> Config:
             if target["kind"] == "exchange" or target["kind"].endswith("rpc"):
                 target["depends_on"] = [AWS_TARGET]
     targets += pages
-    return Config.model_validate({
+    return {
         "vantage": "demo",
         "defaults": {"interval": "5s", "timeout": "2s"},
         "alerts": {"defaults": {"failure_threshold": 2, "success_threshold": 2}},
         "targets": targets,
-    })
+    }
 
 
 def demo_command(scenario: str | None, *, host: str, port: int, state: str) -> int:
