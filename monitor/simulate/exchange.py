@@ -11,7 +11,6 @@ request), price_offset on its prices.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import secrets
 import time
@@ -110,19 +109,14 @@ class ExchangeVenue:
 
     @web.middleware
     async def _misbehave(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._stopping:  # also a client's retry of a request we just aborted
-            return respond.abort(request)
         path = request.path
-        self.weight.add(self.shape.weight(path, request.query))
-        delay = self.faults.delay(path)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        while (fault := self.faults.answering(path)) is not None:
-            if fault.kind is not FaultKind.HANG:
-                return await respond.answer(request, fault, self.shape)
-            await fault.ended.wait()
-            if self._stopping:
-                return respond.abort(request)
+        if not self._stopping:
+            self.weight.add(self.shape.weight(path, request.query))
+        instead = await respond.misbehave(
+            request, self.faults, lambda: self._stopping,
+            lambda fault: respond.answer(request, fault, self.shape))
+        if instead is not None:
+            return instead
         if (self.shape.status_path is None
                 and self.faults.active(FaultKind.MAINTENANCE, path) is not None):
             return respond.venue_answer(request, self.shape.maintenance(), refused_status=503)

@@ -3,12 +3,16 @@ venue's own shape where the venue has one."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import orjson
 from aiohttp import web
 
 from monitor.simulate.faults import (
     GARBAGE_BODY,
     Fault,
+    FaultBook,
     FaultKind,
     Http5xxParams,
     OversizedParams,
@@ -18,6 +22,27 @@ from monitor.simulate.venues.base import Answer, Shape
 
 CHUNK_SIZE = 64 * 1024
 _FILLER = (b'{"symbol":"BTCUSDT","price":"0.00000000"},' * (CHUNK_SIZE // 40 + 1))[:CHUNK_SIZE]
+
+
+async def misbehave(
+    request: web.Request, faults: FaultBook, stopping: Callable[[], bool],
+    answer: Callable[[Fault], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse | None:
+    """What the active faults do to one request: delay it, answer it instead (`answer`), or
+    hold it until the hang ends; None lets it through to the real handler."""
+    if stopping():  # also a client's retry of a request we just aborted
+        return abort(request)
+    path = request.path
+    delay = faults.delay(path)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    while (fault := faults.answering(path)) is not None:
+        if fault.kind is not FaultKind.HANG:
+            return await answer(fault)
+        await fault.ended.wait()
+        if stopping():
+            return abort(request)
+    return None
 
 
 def abort(request: web.BaseRequest) -> web.StreamResponse:

@@ -17,7 +17,6 @@ delays answers; `stall_stream` silences newHeads streams.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -179,19 +178,9 @@ class RpcProvider:
 
     @web.middleware
     async def _misbehave(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._stopping:
-            return respond.abort(request)
-        path = request.path
-        delay = self.faults.delay(path)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        while (fault := self.faults.answering(path)) is not None:
-            if fault.kind is not FaultKind.HANG:
-                return await self._answer(request, fault)
-            await fault.ended.wait()
-            if self._stopping:
-                return respond.abort(request)
-        return await handler(request)
+        instead = await respond.misbehave(request, self.faults, lambda: self._stopping,
+                                          lambda fault: self._answer(request, fault))
+        return instead if instead is not None else await handler(request)
 
     async def _answer(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         params = fault.params

@@ -10,7 +10,6 @@ answer carries an ETag (a hash of the body); a request whose If-None-Match match
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from typing import Any
@@ -107,19 +106,9 @@ class StatusPage:
     @web.middleware
     async def _misbehave(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests += 1
-        if self._stopping:
-            return respond.abort(request)
-        path = request.path
-        delay = self.faults.delay(path)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        while (fault := self.faults.answering(path)) is not None:
-            if fault.kind is not FaultKind.HANG:
-                return await self._answer(request, fault)
-            await fault.ended.wait()
-            if self._stopping:
-                return respond.abort(request)
-        return await handler(request)
+        instead = await respond.misbehave(request, self.faults, lambda: self._stopping,
+                                          lambda fault: self._answer(request, fault))
+        return instead if instead is not None else await handler(request)
 
     async def _answer(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         params = fault.params
