@@ -52,6 +52,7 @@ from checks.exchanges.parsing import (
     integer,
     json_frame,
     millis_to_seconds,
+    newest_trade,
     price,
 )
 from checks.stream import EventKind, Keepalive, StreamEvent
@@ -157,17 +158,7 @@ class BitgetAdapter(VenueAdapter):
         action = message["action"]
         if action not in ("snapshot", "update"):
             return StreamEvent.ignore()
-        trades = message["data"]
-        if not isinstance(trades, list):
-            raise TypeError("data is not an array")
-        newest: dict[str, Any] | None = None
-        newest_ms = -1
-        for trade in trades:
-            if not isinstance(trade, dict):
-                raise TypeError("trade is not an object")
-            trade_ms = integer(trade["ts"])
-            if trade_ms >= newest_ms:
-                newest, newest_ms = trade, trade_ms
+        newest, newest_ms = newest_trade(message["data"], "ts")
         trade_price = price(newest["price"], max_text=None) if newest is not None else None
         event_time: float | None = None
         if "ts" in message:

@@ -60,6 +60,7 @@ from checks.exchanges.parsing import (
     json_frame,
     millis_to_seconds,
     nanos_to_seconds,
+    newest_trade,
     price,
 )
 from checks.stream import EventKind, Keepalive, StreamEvent
@@ -175,17 +176,7 @@ class BybitAdapter(VenueAdapter):
     def _trades(self, message: dict[str, Any]) -> StreamEvent:
         if message["topic"] != self.topic:
             return StreamEvent.ignore()
-        trades = message["data"]
-        if not isinstance(trades, list):
-            raise TypeError("data is not an array")
-        newest: dict[str, Any] | None = None
-        newest_ms = -1
-        for trade in trades:
-            if not isinstance(trade, dict):
-                raise TypeError("trade is not an object")
-            fill_ms = integer(trade["T"])
-            if fill_ms >= newest_ms:
-                newest, newest_ms = trade, fill_ms
+        newest, newest_ms = newest_trade(message["data"], "T")
         trade_price = price(newest["p"], max_text=None) if newest is not None else None
         if "ts" in message:
             event_time: float | None = millis_to_seconds(integer(message["ts"]))

@@ -74,6 +74,22 @@ def _price_kinds(strings: bool, numbers: bool) -> str:
     return "a decimal string" if strings else "a number"
 
 
+def newest_trade(trades: object, time_key: str) -> tuple[dict[str, Any] | None, int]:
+    """The newest trade of a message's trade list (by the integer time under `time_key`; the
+    later one wins a tie) and its time; (None, -1) for an empty list."""
+    if not isinstance(trades, list):
+        raise TypeError("data is not an array")
+    newest: dict[str, Any] | None = None
+    newest_time = -1
+    for trade in trades:
+        if not isinstance(trade, dict):
+            raise TypeError("trade is not an object")
+        trade_time = integer(trade[time_key])
+        if trade_time >= newest_time:
+            newest, newest_time = trade, trade_time
+    return newest, newest_time
+
+
 def millis_to_seconds(millis: int) -> float:
     """Unix seconds from epoch milliseconds (true division: correctly rounded)."""
     return millis / 1000
