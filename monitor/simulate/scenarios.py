@@ -19,10 +19,40 @@ ScenarioFunction = Callable[["World"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class AlertMatch:
+    """An alert by name and some of its labels (all must be equal)."""
+
+    alertname: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return (labels.get("alertname") == self.alertname
+                and all(labels.get(key) == value for key, value in self.labels.items()))
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{key}={value}" for key, value in sorted(self.labels.items()))
+        return f"{self.alertname}{{{inner}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What a receiver of the demo's notifications should see while the scenario plays:
+    `fire` each arrive firing, `held` are active (GET /api/v1/alerts) but never notified
+    (held back behind a dependency, a halt or maintenance), `never` are neither notified nor
+    active, and `resolve` arrive resolved once the scenario's fault is over."""
+
+    fire: tuple[AlertMatch, ...] = ()
+    held: tuple[AlertMatch, ...] = ()
+    never: tuple[AlertMatch, ...] = ()
+    resolve: tuple[AlertMatch, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
     run: ScenarioFunction
+    expected: Expected | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -32,13 +62,15 @@ class UnknownScenario(ValueError):
     pass
 
 
-def scenario(name: str, description: str) -> Callable[[ScenarioFunction], ScenarioFunction]:
-    """Register the decorated function as the scenario `name`."""
+def scenario(name: str, description: str, *, expected: Expected | None = None
+             ) -> Callable[[ScenarioFunction], ScenarioFunction]:
+    """Register the decorated function as the scenario `name`; `expected`: the alerts the
+    demo's notifications should show while it plays."""
 
     def register(function: ScenarioFunction) -> ScenarioFunction:
         if name in SCENARIOS:
             raise ValueError(f"scenario {name!r} is already registered")
-        SCENARIOS[name] = Scenario(name, description, function)
+        SCENARIOS[name] = Scenario(name, description, function, expected)
         return function
 
     return register
@@ -233,3 +265,7 @@ async def vendor_incident(world: World) -> None:
             await hold(world, 20, "maintenance", venues=[vendor], active=True,
                        name="Database upgrade")
         await world.sleep(15)
+
+
+# Replays of real incidents, one module each, register themselves on import.
+from monitor.simulate import incidents  # noqa: E402,F401
