@@ -7,12 +7,13 @@ per target (static labels).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeGuard
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -206,6 +207,9 @@ class OutagemonCollector(Collector):
                      "How late probes start against their schedule.", "histogram")
         self._daemon.scheduler_lag.add_to(lag, {})
         yield lag
+        tasks = Metric("outagemon_asyncio_tasks", "asyncio tasks alive in the daemon.", "gauge")
+        tasks.add_sample(tasks.name, {}, _task_count())
+        yield tasks
         info = Metric("outagemon_build_info", "outagemon version and vantage point.", "gauge")
         info.add_sample("outagemon_build_info",
                         {"version": self._version, "vantage": self._vantage}, 1)
@@ -394,9 +398,18 @@ def _add_histogram(metric: Metric, labels: Labels, bounds: tuple[float, ...],
     metric.add_sample(f"{metric.name}_sum", dict(labels), value_sum)
 
 
+def _task_count() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop (a scrape from a test's thread)
+        return 0
+
+
 def make_registry(collector: OutagemonCollector) -> CollectorRegistry:
+    """outagemon's own metrics plus the standard process_* ones (RSS, CPU, open fds)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    ProcessCollector(registry=registry)
     return registry
 
 
