@@ -1,4 +1,9 @@
-"""A tiny HTTP server answering after a fixed delay: `python -m bench.delay PORT [SECONDS]`."""
+"""The bench's own upstream: `python -m bench.delay PORT [SECONDS]`.
+
+GET /slow/... answers after a fixed delay (100 ms): the accuracy targets. GET /switch answers
+200, or 503 while the fault is on: the detection target. POST /fault/on and /fault/off turn
+the fault on and off.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,23 @@ from aiohttp import web
 
 
 def make_app(delay: float) -> web.Application:
-    async def handler(request: web.Request) -> web.Response:
+    fault = {"on": False}
+
+    async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(delay)
         return web.Response(text="ok\n")
 
+    async def switch(request: web.Request) -> web.Response:
+        return web.Response(status=503 if fault["on"] else 200, text="switch\n")
+
+    async def set_fault(request: web.Request) -> web.Response:
+        fault["on"] = request.match_info["state"] == "on"
+        return web.Response(text="ok\n")
+
     app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
+    app.router.add_get("/switch", switch)
+    app.router.add_post("/fault/{state:on|off}", set_fault)
+    app.router.add_get("/{tail:.*}", slow)
     return app
 
 

@@ -13,21 +13,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import detection
 from bench.proc import free_port, stop, wait_http
 
-DELAY_TARGET = "delayed"
+DELAY_PREFIX = "delayed-"
+DELAY_TARGETS = 10  # each probed every second: ten samples a second of the 100 ms delay
+LOAD_PREFIX = "t"
 _SAMPLE = re.compile(r'^(\w+)\{([^}]*)\} (\S+)$')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def config(urls: Sequence[str], interval_ms: int, delay_url: str) -> str:
+def config(urls: Sequence[str], interval_ms: int, upstream: str, hook_url: str) -> str:
+    """N load targets at one interval, the accuracy targets (100 ms delay, every second)
+    and the detection target with its webhook."""
     timeout_ms = min(interval_ms, 5000)
-    lines = [
-        f"defaults: {{interval: {interval_ms}ms, timeout: {timeout_ms}ms}}",
-        "targets:",
-        f"  - {{name: {DELAY_TARGET}, kind: http, url: '{delay_url}', interval: 1s, timeout: 1s}}",
-    ]
-    lines += [f"  - {{name: t{i}, kind: http, url: '{url}'}}" for i, url in enumerate(urls)]
+    lines = [f"defaults: {{interval: {interval_ms}ms, timeout: {timeout_ms}ms}}",
+             *detection.alerting_lines(hook_url), "targets:",
+             detection.target_line(f"{upstream}/switch")]
+    lines += [f"  - {{name: {DELAY_PREFIX}{i}, kind: http, url: '{upstream}/slow/{i}', "
+              "interval: 1s, timeout: 1s}" for i in range(DELAY_TARGETS)]
+    lines += [f"  - {{name: {LOAD_PREFIX}{i}, kind: http, url: '{url}'}}"
+              for i, url in enumerate(urls)]
     return "\n".join(lines) + "\n"
 
 
@@ -43,22 +49,26 @@ class Outagemon:
     def scrape(self) -> Scrape:
         return Scrape.parse(self.get("/metrics").decode())
 
-    def delay_latency(self) -> tuple[str | None, float | None]:
-        """(last_success, latency_seconds) of the delayed target."""
+    def delay_latencies(self) -> dict[tuple[str, str], float]:
+        """{(target, last_success): latency_seconds} of the delayed targets."""
+        out = {}
         for item in json.loads(self.get("/api/v1/targets")):
-            if item["target"] == DELAY_TARGET:
-                return item["last_success"], item["latency_seconds"]
-        return None, None
+            name = item["target"]
+            if (name.startswith(DELAY_PREFIX) and item["last_success"]
+                    and item["latency_seconds"] is not None):
+                out[(name, item["last_success"])] = float(item["latency_seconds"])
+        return out
 
 
 @dataclass
 class Scrape:
     probes: float  # outagemon_probes_total over the load targets
     lag_buckets: list[tuple[float, float]]  # cumulative (le, count)
+    all_probes: float = 0.0  # outagemon_probes_total over every target
 
     @classmethod
     def parse(cls, text: str) -> Scrape:
-        probes = 0.0
+        probes = every = 0.0
         lag: list[tuple[float, float]] = []
         for line in text.splitlines():
             if not line.startswith(("outagemon_probes_total{",
@@ -70,11 +80,12 @@ class Scrape:
             labels = dict(_LABEL.findall(m.group(2)))
             value = float(m.group(3))
             if m.group(1) == "outagemon_probes_total":
-                if labels.get("target") != DELAY_TARGET:
+                every += value
+                if labels.get("target", "").startswith(LOAD_PREFIX):
                     probes += value
             else:
                 lag.append((float(labels["le"]), value))
-        return cls(probes, sorted(lag))
+        return cls(probes, sorted(lag), every)
 
 
 def lag_quantile(before: Scrape, after: Scrape, q: float) -> float | None:
@@ -100,13 +111,20 @@ def binary() -> list[str]:
 
 
 @contextmanager
-def running(workdir: Path, urls: Sequence[str], interval_ms: int,
-            delay_url: str) -> Iterator[Outagemon]:
+def running(workdir: Path, urls: Sequence[str], interval_ms: int, upstream: str,
+            hook_url: str) -> Iterator[Outagemon]:
     conf = workdir / f"outagemon-{interval_ms}.yaml"
-    conf.write_text(config(urls, interval_ms, delay_url))
-    state = workdir / f"state-{interval_ms}.db"
+    conf.write_text(config(urls, interval_ms, upstream, hook_url))
+    with running_config(workdir, conf) as om:
+        yield om
+
+
+@contextmanager
+def running_config(workdir: Path, conf: Path) -> Iterator[Outagemon]:
+    """`outagemon run -c conf` (its state and log next to the config)."""
+    state = conf.with_suffix(".db")
     port = free_port()
-    log = (workdir / f"outagemon-{interval_ms}.log").open("wb")
+    log = conf.with_suffix(".log").open("wb")
     proc = subprocess.Popen(
         [*binary(), "run", "-c", str(conf), "--listen", f"127.0.0.1:{port}",
          "--state", str(state), "--log-level", "warning"], stdout=log, stderr=log)

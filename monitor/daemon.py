@@ -17,14 +17,9 @@ from monitor.alerts.routing import Batch, route
 from monitor.alerts.rules import TargetSnapshot
 from monitor.clock import Clock, RealClock
 from monitor.correlate import ChainCorrelator
+from monitor.exposition import Exposition
 from monitor.health import Health, StateChange
-from monitor.metrics import (
-    AlertingNumbers,
-    DaemonMetrics,
-    OutagemonCollector,
-    TargetMetrics,
-    make_registry,
-)
+from monitor.metrics import AlertingNumbers, DaemonMetrics, TargetMetrics
 from monitor.notify.alertmanager import RESEND_INTERVAL
 from monitor.notify.base import build_notifiers
 from monitor.notify.outbox import Dispatcher, Outbox
@@ -40,6 +35,9 @@ log = structlog.get_logger("outagemon")
 
 ALERT_STATE_KEY = "alert_engine"
 ALERT_TICK = 1.0  # seconds between alert evaluations (group_wait and repeats need no more)
+# A state change is evaluated at once rather than at the next tick, but evaluations (a walk
+# over every target) stay at least this far apart when thousands of targets change at once.
+ALERT_MIN_GAP = 0.1
 
 ConfigLoader = Callable[[], Config]
 
@@ -54,10 +52,23 @@ class TargetRun:
     metrics: TargetMetrics
     fingerprint: str
     probes: int = 0
+    _snapshot: TargetSnapshot | None = field(default=None, repr=False)
+    # GET /api/v1/targets' item of this target and what it was made from (monitor/server.py)
+    api_cache: tuple[tuple[object, ...], bytes] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.target.name
+
+    def snapshot(self) -> TargetSnapshot:
+        """The target's health for the alert engine: the same object while nothing changed,
+        so the engine can reuse what it derived from it."""
+        health, snap = self.health, self._snapshot
+        if (snap is None or snap.last is not health.last or snap.state is not health.state
+                or snap.since != health.since):
+            snap = self._snapshot = TargetSnapshot(self.target, health.state, health.since,
+                                                   health.last)
+        return snap
 
 
 @dataclass(frozen=True)
@@ -93,18 +104,18 @@ class Daemon:
             on_result=self._on_result,
             on_lag=self.daemon_metrics.scheduler_lag.observe,
         )
-        self.collector = OutagemonCollector(
+        self.exposition = Exposition(
             self.targets, self.daemon_metrics, version=__version__, vantage=config.vantage,
             chains=lambda: self.chains.views(self.clock.wall()),
             alerting=self._alerting_numbers,
         )
-        self.registry = make_registry(self.collector)
         self._reload_lock = asyncio.Lock()
         self.started_at: float | None = None
         self.alerts = AlertEngine(config)
         self.outbox = Outbox(state_path)
         self.dispatcher = Dispatcher(self.outbox, build_notifiers(config), clock=self.clock)
         self._alert_task: asyncio.Task[None] | None = None
+        self._state_changed = asyncio.Event()
         self._refreshed_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -161,8 +172,7 @@ class Daemon:
     async def evaluate_alerts(self) -> int:
         """Derive alerts from every target's state now; queue what has to go out."""
         now = self.clock.wall()
-        snapshots = [TargetSnapshot(run.target, run.health.state, run.health.since,
-                                    run.health.last) for run in self.runs.values()]
+        snapshots = [run.snapshot() for run in self.runs.values()]
         notifications = self.alerts.evaluate(now, snapshots, self.chains.views(now))
         notifications += self._alertmanager_refresh(now)
         for notification in notifications:
@@ -199,11 +209,25 @@ class Daemon:
 
     async def _alert_loop(self) -> None:
         while True:
+            started = self.clock.monotonic()
+            self._state_changed.clear()
             try:
                 await self.evaluate_alerts()
             except Exception:  # one bad evaluation must not end alerting for good
                 log.exception("alert evaluation failed")
-            await self.clock.sleep_until(self.clock.monotonic() + ALERT_TICK)
+            await self.clock.sleep_until(started + ALERT_MIN_GAP)
+            await self._until_tick_or_change(started + ALERT_TICK)
+
+    async def _until_tick_or_change(self, deadline: float) -> None:
+        if self._state_changed.is_set():
+            return
+        tick = asyncio.ensure_future(self.clock.sleep_until(deadline))
+        change = asyncio.ensure_future(self._state_changed.wait())
+        try:
+            await asyncio.wait((tick, change), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            tick.cancel()
+            change.cancel()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -268,6 +292,8 @@ class Daemon:
         log.debug("probe", target=name, reason=obs.reason.value, latency=obs.latency,
                   detail=obs.detail)
         if change is not None:
+            if change.old is not State.UNKNOWN or change.new is not State.UP:
+                self._state_changed.set()  # a first probe that finds it up alerts nobody
             self._log_change(change)
             self.store.record(change)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from typing import Any
@@ -9,10 +10,9 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from monitor.daemon import Daemon
-from monitor.metrics import render
+from monitor.daemon import Daemon, TargetRun
+from monitor.exposition import CONTENT_TYPE
 from monitor.notify.webhook import alert_payload
 from monitor.report import result_json, rfc3339
 from monitor.status_html import render_status_page
@@ -26,9 +26,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body = render(request.app[DAEMON_KEY].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+async def metrics(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+    await response.prepare(request)
+    await request.app[DAEMON_KEY].exposition.write(response.write)
+    await response.write_eof()
+    return response
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -43,19 +46,45 @@ async def readyz(request: web.Request) -> web.Response:
     return web.Response(text=f"not ready: {waiting} targets not probed yet\n", status=503)
 
 
+API_SLICE = 500  # targets serialised between two yields to the event loop
+
+
+def target_json(run: TargetRun) -> dict[str, Any]:
+    item = result_json(run.target, run.health.state, run.health.last)
+    item["last_success"] = rfc3339(run.health.last_success)
+    item["since"] = rfc3339(run.health.since)
+    item["labels"] = dict(run.target.labels)
+    return item
+
+
 def targets_json(daemon: Daemon) -> list[dict[str, Any]]:
-    out = []
-    for run in daemon.targets():
-        item = result_json(run.target, run.health.state, run.health.last)
-        item["last_success"] = rfc3339(run.health.last_success)
-        item["since"] = rfc3339(run.health.since)
-        item["labels"] = dict(run.target.labels)
-        out.append(item)
-    return out
+    return [target_json(run) for run in daemon.targets()]
+
+
+def _target_bytes(run: TargetRun) -> bytes:
+    """The target's JSON, serialised again only when its health changed."""
+    health = run.health
+    key = (health.last, health.state, health.since, health.last_success)
+    cached = run.api_cache
+    if cached is None or cached[0] != key:
+        cached = run.api_cache = (key, orjson.dumps(target_json(run)))
+    return cached[1]
+
+
+async def targets_body(daemon: Daemon) -> bytes:
+    """GET /api/v1/targets, in slices so thousands of targets never stall the probes."""
+    runs = list(daemon.targets())
+    parts: list[bytes] = []
+    for start in range(0, len(runs), API_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        parts.extend(_target_bytes(run) for run in runs[start:start + API_SLICE])
+    return b"[" + b",".join(parts) + b"]"
 
 
 async def api_targets(request: web.Request) -> web.Response:
-    return _json(targets_json(request.app[DAEMON_KEY]))
+    body = await targets_body(request.app[DAEMON_KEY])
+    return web.Response(body=body, content_type="application/json")
 
 
 def alerts_json(daemon: Daemon) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.daemon import Daemon
-from monitor.metrics import render
 from monitor.observation import Fact, Reason, State
 from monitor.settings import Config
 from tests.conftest import wait_for
@@ -47,7 +46,7 @@ async def test_lagging_provider_then_chain_halt(start_anvil: StartAnvil, tmp_pat
                        timeout=15, what="the halt")
         assert b.state is State.UP  # affected by the halt, not blamed for it
         assert b.last.reason is Reason.STALE and b.last.facts[Fact.CHAIN_HALTED] is True
-        text = render(daemon.registry).decode()
+        text = daemon.exposition.render_now().decode()
         assert 'outagemon_chain_halted{chain="devnet"} 1.0' in text
         assert 'outagemon_up{kind="evm_rpc",provider="node-b",target="node-b"} 1.0' in text
     finally:

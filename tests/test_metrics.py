@@ -1,4 +1,5 @@
-"""Rendering of stream and price metrics, checked by promtool."""
+"""The /metrics exposition: every family's series, checked by promtool and by
+prometheus_client's own parser; escaping; re-rendering when numbers change."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import shutil
 from dataclasses import dataclass
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from checks.exchange import ExchangeTarget
 from checks.http import HttpTarget
 from checks.price import PriceTarget
 from monitor.correlate import ChainView
 from monitor.health import Health
-from monitor.metrics import DaemonMetrics, OutagemonCollector, TargetMetrics, make_registry, render
+from monitor.exposition import Exposition, number
+from monitor.metrics import DaemonMetrics, TargetMetrics
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, StreamStats
 
 
@@ -35,7 +39,7 @@ def stream_stats(**overrides: object) -> StreamStats:
     return StreamStats(**values)  # type: ignore[arg-type]
 
 
-def exposition() -> str:
+def views() -> list[View]:
     exchange = ExchangeTarget.model_construct(
         name="binance-btc", kind="exchange", exchange="binance", market="BTC-USDT",
         provider="binance", labels={})
@@ -71,10 +75,17 @@ def exposition() -> str:
         Fact.INCIDENTS: [{"name": "Delayed withdrawals", "impact": "minor"}]}))
     views.append(View(metrics, Health("coinbase-status", failure_threshold=1,
                                       success_threshold=1, interval=60)))
+    return views
+
+
+def make_exposition(items: list[View]) -> Exposition:
     chains = [ChainView("ethereum", True, 21_000_005, 2), ChainView("solana", False, 9, 1)]
-    collector = OutagemonCollector(lambda: views, DaemonMetrics(), version="t", vantage="v",
-                                   chains=lambda: chains)
-    return render(make_registry(collector)).decode()
+    return Exposition(lambda: items, DaemonMetrics(), version="t", vantage="v",
+                      chains=lambda: chains)
+
+
+def exposition() -> str:
+    return make_exposition(views()).render_now().decode()
 
 
 def test_stream_and_price_series() -> None:
@@ -122,3 +133,64 @@ async def test_promtool_accepts_stream_and_price_metrics() -> None:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await check.communicate(exposition().encode())
     assert check.returncode == 0 and not out.strip(), out.decode()
+
+
+def test_every_line_parses_and_families_are_not_split() -> None:
+    text = exposition()
+    families = list(text_string_to_metric_families(text))
+    names = [family.name for family in families]
+    assert len(names) == len(set(names))  # each family's samples come together
+    by_name = {family.name: family for family in families}
+    assert by_name["outagemon_probes"].type == "counter"
+    assert by_name["outagemon_probe_duration_seconds"].type == "histogram"
+    assert {s.labels["state"] for s in by_name["outagemon_target_state"].samples} == {
+        "up", "degraded", "down", "maintenance", "unknown"}
+    assert "process_resident_memory_bytes" in names or "process_resident_memory" in names
+    assert by_name["outagemon_asyncio_tasks"].samples[0].value == 0  # no loop running
+
+
+def test_label_values_are_escaped() -> None:
+    target = HttpTarget.model_construct(name='we"ird\\name', kind="http", provider="p",
+                                        labels={"team": "a\nb"})
+    metrics = TargetMetrics.for_target(target)
+    metrics.record(Observation(target.name, 1.0, Reason.OK, 0.1))
+    health = Health(target.name, failure_threshold=1, success_threshold=1, interval=10)
+    text = make_exposition([View(metrics, health)]).render_now().decode()
+    assert ('outagemon_probes_total{kind="http",provider="p",reason="ok",'
+            'target="we\\"ird\\\\name",team="a\\nb"} 1.0') in text
+    sample = next(s for f in text_string_to_metric_families(text) for s in f.samples
+                  if s.name == "outagemon_probes_total")
+    assert sample.labels["target"] == 'we"ird\\name' and sample.labels["team"] == "a\nb"
+
+
+def test_the_exposition_follows_the_numbers() -> None:
+    items = views()
+    expo = make_exposition(items)
+    labels = 'kind="exchange",provider="binance",target="binance-btc"'
+    assert f"outagemon_probe_duration_seconds_count{{{labels}}} 1.0" in expo.render_now().decode()
+    items[0].metrics.record(Observation("binance-btc", 2.0, Reason.TIMEOUT))
+    items[0].health.observe(Observation("binance-btc", 2.0, Reason.TIMEOUT), now=1.0)
+    text = expo.render_now().decode()
+    assert ('outagemon_probes_total{kind="exchange",provider="binance",reason="timeout",'
+            'target="binance-btc"} 1.0') in text
+    assert ('outagemon_target_state{kind="exchange",provider="binance",state="down",'
+            'target="binance-btc"} 1.0') in text
+
+
+async def test_streamed_slices_give_the_same_text() -> None:
+    expo = make_exposition(views())
+    pieces: list[bytes] = []
+
+    async def send(piece: bytes) -> None:
+        pieces.append(piece)
+
+    await expo.write(send, slice_size=1)
+    assert b"".join(pieces) == expo.render_now()
+    assert len(pieces) > 30  # a piece per family and slice, not one blob
+
+
+def test_numbers_are_written_like_prometheus_client_writes_them() -> None:
+    for value in (0, 1, -3, 999_999, 1_000_000, 21_000_000, 0.25, -0.35, 1e-05, 1.5e6,
+                  float("inf"), float("-inf"), 123456789.5, 2**63):
+        assert number(value) == floatToGoString(value), value
+    assert number(float("nan")) == "NaN"

@@ -11,6 +11,7 @@ import structlog
 from monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
 from monitor.config import ConfigError, load_config
 from monitor.daemon import ConfigLoader, Daemon
+from monitor.gc_tuning import tune_for_daemon
 from monitor.server import bound_port, start_server
 from monitor.settings import Config
 from monitor.shard import Shard
@@ -28,6 +29,7 @@ def run_command(config_path: str | None, *, host: str, port: int, state: str,
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    tune_for_daemon()
     return run_async(serve(config, lambda: load_config(config_path), host=host, port=port,
                            state=state, shard=shard))
 
