@@ -37,6 +37,16 @@ FLAP_MAX_FLIPS = 4  # more state changes than this within FLAP_WINDOW: flapping
 FLAP_WINDOW = 600.0
 STATE_VERSION = 1
 _CHAIN_HELD = frozenset({"RpcLagging", "TargetDown"})
+# A venue's announced maintenance covers what follows it (a suspension, a slow restart) for
+# at most this long after the venue last said it was in maintenance.
+MAINTENANCE_AFTERMATH = 3600.0
+_HEALTHY = frozenset({State.UP, State.DEGRADED})
+
+
+def _maintenance_group(snap: TargetSnapshot) -> str:
+    """What a target's announced maintenance covers: its provider's targets, or itself."""
+    provider = snap.target.provider
+    return f"provider:{provider}" if provider else f"target:{snap.target.name}"
 
 
 @dataclass(slots=True)
@@ -64,6 +74,14 @@ class _Tracked:
 
 
 @dataclass(slots=True)
+class _Scan:
+    candidates: list[Candidate] = field(default_factory=list)  # implied by the targets
+    undecided: set[str] = field(default_factory=set)  # targets not probed yet
+    dependents: list[TargetSnapshot] = field(default_factory=list)  # those with depends_on
+    maintenance: bool = False  # some target is in maintenance
+
+
+@dataclass(slots=True)
 class _Outgoing:
     firing: list[tuple[Alert, int]] = field(default_factory=list)
     resolved: list[tuple[Alert, int]] = field(default_factory=list)
@@ -79,7 +97,13 @@ class AlertEngine:
         self._tracked: dict[str, _Tracked] = {}
         self._last_state: dict[str, str] = {}
         self._flips: dict[str, list[float]] = {}
+        # target -> (the target whose announced maintenance covers it, when that one last
+        # said so), for every covered target not healthy again yet
+        self._maintenance: dict[str, tuple[str, float]] = {}
         self._outage_members: dict[str, set[str]] = {}  # of this evaluation
+        # target -> (its snapshot, the alerts it implies) as of the last evaluation
+        self._implied: dict[str, tuple[TargetSnapshot, list[Candidate]]] = {}
+        self._implied_severity = config.alerts.defaults.severity
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -110,25 +134,63 @@ class AlertEngine:
     def evaluate(self, now: float, targets: Iterable[TargetSnapshot],
                  chains: Iterable[ChainView] = ()) -> list[Notification]:
         snaps = list(targets)
-        self._record_flips(snaps, now)
-        candidates, held = self._candidates(snaps, list(chains), now)
+        scan = self._scan(snaps, now)
+        candidates, held = self._candidates(snaps, scan, list(chains), now)
         out = _Outgoing()
-        undecided = {snap.target.name for snap in snaps if snap.state is State.UNKNOWN}
-        self._resolve_gone(candidates, now, out, undecided)
+        self._resolve_gone(candidates, now, out, scan.undecided)
         for fp, candidate in candidates.items():
             self._upsert(fp, candidate, held.get(fp, ""), now)
         self._due(now, out)
         return self._notifications(now, out)
 
-    def _candidates(self, snaps: Sequence[TargetSnapshot], chains: Sequence[ChainView],
-                    now: float) -> tuple[dict[str, Candidate], dict[str, str]]:
-        default_severity = self.config.alerts.defaults.severity
-        found = [c for s in snaps for c in target_candidates(
-            s, now=now, vantage=self.vantage, default_severity=default_severity)]
-        found += chain_candidates(chains, self.vantage)
-        found += self._dependency_candidates(snaps, now)
+    def _scan(self, snaps: Sequence[TargetSnapshot], now: float) -> _Scan:
+        """One pass over every target: the alerts each implies, state flips, and who matters
+        to the cross-target rules. Thousands of targets are evaluated every second, so what
+        a target implies is remembered while its snapshot stays the same object (the daemon
+        reuses unchanged ones); a certificate's expiry is then judged against the time of
+        the target's last probe."""
+        severity = self.config.alerts.defaults.severity
+        if severity != self._implied_severity:
+            self._implied.clear()
+            self._implied_severity = severity
+        implied = self._implied
+        scan = _Scan()
+        for snap in snaps:
+            target = snap.target
+            name = target.name
+            cached = implied.get(name)
+            if cached is None or cached[0] is not snap:
+                self._note_state(name, snap.state, now)
+                found = target_candidates(snap, now=now, vantage=self.vantage,
+                                          default_severity=severity)
+                implied[name] = (snap, found)
+            else:
+                found = cached[1]
+            if found:
+                scan.candidates.extend(found)
+            if snap.state is State.UNKNOWN:
+                scan.undecided.add(name)
+            elif snap.state is State.MAINTENANCE:
+                scan.maintenance = True
+            if target.depends_on:
+                scan.dependents.append(snap)
+        if len(implied) > len(snaps):  # targets were removed by a reload: forget them
+            names = {snap.target.name for snap in snaps}
+            for gone in [name for name in implied if name not in names]:
+                del implied[gone]
+                self._last_state.pop(gone, None)
+        self._forget_old_flips(now)
+        return scan
+
+    def _candidates(self, snaps: Sequence[TargetSnapshot], scan: _Scan,
+                    chains: Sequence[ChainView], now: float
+                    ) -> tuple[dict[str, Candidate], dict[str, str]]:
+        found = [*scan.candidates, *chain_candidates(chains, self.vantage),
+                 *self._dependency_candidates(scan.dependents, now)]
         candidates = {fingerprint(c.labels): c for c in found}
-        return candidates, self._holds(candidates, snaps, chains, now)
+        announced = (self._announced_maintenance(snaps, now)
+                     if scan.maintenance or self._maintenance else {})
+        return candidates, self._holds(candidates, chains, announced, now)
 
     def _dependency_candidates(self, snaps: Sequence[TargetSnapshot],
                                now: float) -> list[Candidate]:
@@ -143,11 +205,10 @@ class AlertEngine:
         return [dependency_candidate(dep, down, totals[dep], self.vantage)
                 for dep, down in outages.items()]
 
-    def _holds(self, candidates: dict[str, Candidate], snaps: Sequence[TargetSnapshot],
-               chains: Sequence[ChainView], now: float) -> dict[str, str]:
+    def _holds(self, candidates: dict[str, Candidate], chains: Sequence[ChainView],
+               announced: dict[str, str], now: float) -> dict[str, str]:
         """Fingerprint -> why its notifications are held back."""
         halted = {v.chain for v in chains if v.halted}
-        announced = self._announced_maintenance(snaps)
         held: dict[str, str] = {}
         for fp, c in candidates.items():
             reason = self._hold_reason(c, halted, announced, now)
@@ -155,15 +216,40 @@ class AlertEngine:
                 held[fp] = reason
         return held
 
-    def _announced_maintenance(self, snaps: Sequence[TargetSnapshot]) -> dict[str, str]:
+    def _announced_maintenance(self, snaps: Sequence[TargetSnapshot],
+                               now: float) -> dict[str, str]:
         """Target name -> the target whose venue announced maintenance covering it: the
-        announcing target itself and every target of the same (explicit) provider."""
-        announcing = [s.target for s in snaps if s.state is State.MAINTENANCE]
-        providers = {t.provider: t.name for t in announcing if t.provider}
-        out = {t.name: t.name for t in announcing}
+        announcing target itself and every target of the same (explicit) provider. The
+        cover outlives the announcement for every target not healthy again yet, so that a
+        suspension right after it (the status endpoint failing too) or a slow restart is
+        still the maintenance's: an announcing target keeps covering its provider's targets,
+        any other target itself, at most MAINTENANCE_AFTERMATH after the last announcement."""
+        marks = self._maintenance
         for s in snaps:
-            if s.target.provider in providers and s.target.name not in out:
-                out[s.target.name] = providers[s.target.provider]
+            name = s.target.name
+            if s.state is State.MAINTENANCE:
+                marks[name] = (name, now)
+            elif name in marks and (s.state in _HEALTHY
+                                    or now - marks[name][1] > MAINTENANCE_AFTERMATH):
+                del marks[name]
+        if not marks:
+            return {}
+        by_name = {s.target.name: s for s in snaps}
+        for name in [name for name in marks if name not in by_name]:
+            del marks[name]  # removed by a reload
+        groups: dict[str, list[TargetSnapshot]] = {}
+        for s in snaps:
+            groups.setdefault(_maintenance_group(s), []).append(s)
+        out = {name: name for name, (announcer, _) in marks.items() if announcer == name}
+        for announcer in list(out):
+            since = marks[announcer][1]
+            for member in groups[_maintenance_group(by_name[announcer])]:
+                name = member.target.name
+                out.setdefault(name, announcer)
+                if member.state not in _HEALTHY and out[name] != name:
+                    marks[name] = (announcer, since)
+        for name, (announcer, _) in marks.items():
+            out.setdefault(name, announcer)
         return out
 
     def _hold_reason(self, c: Candidate, halted: set[str], announced: dict[str, str],
@@ -224,6 +310,10 @@ class AlertEngine:
             # A flapping target's alert stays open across its flips: reported once.
             if tracked.target is not None and self._is_flapping(tracked.target, now):
                 continue
+            # A venue that went dark right after announcing maintenance is still in it.
+            if (tracked.labels["alertname"] == "ExchangeMaintenance"
+                    and tracked.target in self._maintenance):
+                continue
             del self._tracked[fp]
             if tracked.sent:
                 # Resolutions go out even in maintenance: a receiver must not keep an
@@ -275,14 +365,15 @@ class AlertEngine:
 
     # -- flapping --------------------------------------------------------------------------
 
-    def _record_flips(self, snaps: Sequence[TargetSnapshot], now: float) -> None:
-        for snap in snaps:
-            name, state = snap.target.name, str(snap.state)
-            previous = self._last_state.get(name)
-            self._last_state[name] = state
-            if previous is not None and previous != state and State.UNKNOWN not in (
-                    previous, state):
-                self._flips.setdefault(name, []).append(now)
+    def _note_state(self, name: str, current: State, now: float) -> None:
+        state = str(current)
+        previous = self._last_state.get(name)
+        self._last_state[name] = state
+        if previous is not None and previous != state and State.UNKNOWN not in (
+                previous, state):
+            self._flips.setdefault(name, []).append(now)
+
+    def _forget_old_flips(self, now: float) -> None:
         for name in list(self._flips):
             recent = [t for t in self._flips[name] if now - t <= self.flap_window]
             if recent:
@@ -304,6 +395,7 @@ class AlertEngine:
             "alerts": [asdict(t) for t in self._tracked.values()],
             "last_state": dict(self._last_state),
             "flips": {name: list(times) for name, times in self._flips.items()},
+            "maintenance": {name: list(mark) for name, mark in self._maintenance.items()},
         }
 
     def import_state(self, data: dict[str, Any]) -> None:
@@ -314,4 +406,6 @@ class AlertEngine:
         self._tracked = {fingerprint(t.labels): t for t in tracked}
         self._last_state = {str(k): str(v) for k, v in data.get("last_state", {}).items()}
         self._flips = {str(k): [float(t) for t in v] for k, v in data.get("flips", {}).items()}
+        self._maintenance = {str(k): (str(v[0]), float(v[1]))
+                             for k, v in data.get("maintenance", {}).items()}
 

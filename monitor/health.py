@@ -30,7 +30,8 @@ class Health:
       venue's restricted-location answer) is degraded instead: the venue is up, this vantage
       point is refused;
     - a venue that says it is in maintenance is in maintenance at once;
-    - a failure the correlate step excused (the target's chain halted) changes nothing;
+    - a failure the correlate step excused (the target's chain halted) is not counted against
+      the target; it still answered, so it counts towards a down target's recovery;
     - rate limiting backs off: `Retry-After` when given, otherwise exponentially from the
       interval; other answers carrying Retry-After (503) are honoured as well.
     """
@@ -55,7 +56,7 @@ class Health:
         self.last = obs
         self._update_backoff(obs, now)
         if obs.excused_by and not obs.success:
-            return None  # something bigger failed (its chain halted): not this target's fault
+            return self._excused(obs)
         if obs.reason is Reason.MAINTENANCE:
             self.consecutive_failures = self.consecutive_successes = 0
             return self._move(State.MAINTENANCE, obs)
@@ -74,6 +75,17 @@ class Health:
             # let in. That is not the venue being down.
             failed = State.DEGRADED if obs.reason is Reason.GEO_BLOCKED else State.DOWN
             return self._move(failed, obs)
+        return None
+
+    def _excused(self, obs: Observation) -> StateChange | None:
+        """Something bigger failed (its chain halted) but the target answered: that is not
+        held against it, and a down target answering again comes back as it would with good
+        answers. Otherwise its held-back TargetDown would only clear after the halt, and be
+        notified in between."""
+        self.consecutive_failures = 0
+        self.consecutive_successes += 1
+        if self.state is State.DOWN and self.consecutive_successes >= self.success_threshold:
+            return self._move(State.UP, obs)
         return None
 
     def not_before(self) -> float | None:

@@ -268,6 +268,65 @@ def test_venue_announced_maintenance_holds_back_its_provider() -> None:
     assert {a.labels["target"] for a in engine.active()} == {"bn", "bn-rest", "other"}
 
 
+def _venue_snaps(config: Config, bn: State, rest: State, ping: State,
+                 other: State = State.UP) -> list[TargetSnapshot]:
+    return [snap(config, "bn", bn, reason={State.MAINTENANCE: Reason.MAINTENANCE,
+                                           State.DOWN: Reason.HTTP_5XX}.get(bn, Reason.OK)),
+            snap(config, "bn-rest", rest, reason=Reason.HTTP_5XX),
+            snap(config, "bn-ping", ping, reason=Reason.HTTP_5XX),
+            snap(config, "other", other, reason=Reason.HTTP_5XX)]
+
+
+def _venue_config() -> Config:
+    return make_config([EXCHANGE, http("bn-rest", provider="binance"),
+                        http("bn-ping", provider="binance"), http("other")])
+
+
+def test_suspension_right_after_announced_maintenance_stays_held() -> None:
+    config = _venue_config()
+    engine = AlertEngine(config, vantage="eu")
+    up, down, maintenance = State.UP, State.DOWN, State.MAINTENANCE
+    in_maintenance = _venue_snaps(config, maintenance, down, up)
+    engine.evaluate(T0, in_maintenance)
+    assert names(engine.evaluate(T0 + 5, in_maintenance)) == [
+        ("firing", "ExchangeMaintenance", "bn")]
+    # The venue suspends: its status endpoint fails too, so it no longer says maintenance.
+    suspended = _venue_snaps(config, down, down, down, other=down)
+    engine.evaluate(T0 + 10, suspended)
+    assert names(engine.evaluate(T0 + 15, suspended)) == [("firing", "TargetDown", "other")]
+    held = {a.labels["target"]: a.annotations.get("held_back") for a in engine.active()
+            if a.name == "TargetDown"}
+    assert held == {"bn": "maintenance announced by bn", "bn-rest": "maintenance announced by bn",
+                    "bn-ping": "maintenance announced by bn", "other": None}
+    assert "ExchangeMaintenance" in {a.name for a in engine.active()}  # still in it
+    # Back: the venue first, its REST target slower; the maintenance notice ends with the
+    # venue, the slow target stays held until it is up as well.
+    back = _venue_snaps(config, up, down, up, other=down)
+    assert names(engine.evaluate(T0 + 20, back)) == [("resolved", "ExchangeMaintenance", "bn")]
+    assert engine.evaluate(T0 + 30, back) == []
+    engine.evaluate(T0 + 40, _venue_snaps(config, up, up, up, other=down))
+    # A later outage of the venue is its own.
+    later = _venue_snaps(config, down, up, up, other=down)
+    engine.evaluate(T0 + 100, later)
+    assert names(engine.evaluate(T0 + 105, later)) == [("firing", "TargetDown", "bn")]
+
+
+def test_announced_maintenance_covers_a_suspension_for_an_hour_at_most() -> None:
+    config = _venue_config()
+    first = AlertEngine(config, vantage="eu")
+    first.evaluate(T0, _venue_snaps(config, State.MAINTENANCE, State.UP, State.UP))
+    dark = _venue_snaps(config, State.DOWN, State.UP, State.DOWN)
+    restarted = AlertEngine(config, vantage="eu")  # the cover survives a restart
+    restarted.import_state(json.loads(json.dumps(first.export_state())))
+    for engine in (first, restarted):
+        assert names(engine.evaluate(T0 + 10, dark)) == [
+            ("firing", "ExchangeMaintenance", "bn")]
+        assert engine.evaluate(T0 + 3600, dark) == []
+        out = engine.evaluate(T0 + 3601, dark) + engine.evaluate(T0 + 3606, dark)
+        assert names(out) == [("firing", "TargetDown", "bn"), ("firing", "TargetDown", "bn-ping"),
+                              ("resolved", "ExchangeMaintenance", "bn")]
+
+
 # -- flapping -------------------------------------------------------------------------------
 
 def test_flapping_target_is_reported_once() -> None:

@@ -85,3 +85,39 @@ def test_503_with_retry_after_also_backs_off() -> None:
     h = health()
     h.observe(obs(Reason.HTTP_5XX, **{Fact.RETRY_AFTER: 5.0}), now=1.0)
     assert h.not_before() == 6.0
+
+
+def excused(at: float) -> Observation:
+    """A provider's answer the correlate step judged stale and excused: its chain halted."""
+    return Observation(target="t", started_at=at, reason=Reason.STALE, latency=0.1,
+                       excused_by="solana halted")
+
+
+def test_an_excused_answer_keeps_an_up_target_up() -> None:
+    h = health(fail=2)
+    h.observe(obs(OK, at=0.0), now=0.0)
+    for at in (1.0, 2.0, 3.0):
+        assert h.observe(excused(at), now=at) is None
+    assert h.state is UP
+
+
+def test_a_down_target_answering_during_a_halt_comes_back() -> None:
+    # A provider down (restarting) while its chain is halted, answering again before the
+    # halt ends: up again after success_threshold answers, not only once blocks flow.
+    h = health(fail=2, succeed=2)
+    feed(h, OK, FAIL, FAIL)
+    assert h.state is DOWN
+    assert h.observe(excused(3.0), now=3.0) is None
+    assert h.state is DOWN
+    change = h.observe(excused(4.0), now=4.0)
+    assert change is not None and (change.old, change.new) == (DOWN, UP)
+    assert h.last_success == 0.0  # a stale head is no success
+
+
+def test_an_excused_answer_breaks_a_failure_streak() -> None:
+    h = health(fail=2)
+    h.observe(obs(OK, at=0.0), now=0.0)
+    h.observe(obs(FAIL, at=1.0), now=1.0)
+    h.observe(excused(2.0), now=2.0)
+    h.observe(obs(FAIL, at=3.0), now=3.0)
+    assert h.state is UP

@@ -15,8 +15,8 @@ from checks.exchange import ExchangeTarget
 from checks.http import HttpTarget
 from checks.price import PriceTarget
 from monitor.correlate import ChainView
-from monitor.health import Health
 from monitor.exposition import Exposition, number
+from monitor.health import Health
 from monitor.metrics import DaemonMetrics, TargetMetrics
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, StreamStats
 

@@ -16,12 +16,12 @@ from checks.rpc import bitcoin, cosmos, evm, solana
 from monitor.commands.demo import DEMO_CHAINS, demo_config
 from monitor.correlate import ChainCorrelator
 from monitor.daemon import Daemon
-from monitor.metrics import render
 from monitor.observation import Fact, Observation, Reason, State
 from monitor.schema import TargetBase
 from monitor.settings import Config
 from monitor.simulate import ChainSpec, FaultError, World, one_venue_per_shape
 from monitor.simulate.faults import FaultBook, FaultKind
+from monitor.simulate.scenarios import ChainStep, step_target
 from tests.conftest import wait_for
 
 BLOCK_TIME = 0.1
@@ -481,13 +481,15 @@ async def test_a_halt_is_the_chains_not_the_providers(chain_world: World,
     chain_world.inject("devnet-sim", "halt")
     await wait_for(lambda: all(h.last is not None and h.last.excused_by == "devnet-sim halted"
                                for h in (a, b)), timeout=6, what="the halt")
-    assert 'outagemon_chain_halted{chain="devnet-sim"} 1.0' in render(daemon.registry).decode()
+    text = daemon.exposition.render_now().decode()
+    assert 'outagemon_chain_halted{chain="devnet-sim"} 1.0' in text
     assert a.state is State.UP and b.state is State.UP  # affected by the halt, not blamed
     assert b.last is not None and b.last.facts[Fact.CHAIN_HALTED] is True
     chain_world.clear_all()
     await wait_for(lambda: all(h.last is not None and h.last.reason is Reason.OK
                                for h in (a, b)), timeout=5, what="the recovery")
-    assert 'outagemon_chain_halted{chain="devnet-sim"} 0.0' in render(daemon.registry).decode()
+    text = daemon.exposition.render_now().decode()
+    assert 'outagemon_chain_halted{chain="devnet-sim"} 0.0' in text
 
 
 async def test_a_rewind_is_seen_as_head_rewind(chain_world: World, daemon: Daemon,
@@ -517,7 +519,7 @@ async def test_demo_config_watches_every_provider_and_they_answer_ok() -> None:
         config = demo_config(world)
         rpc = [t for t in config.targets if t.kind.endswith("_rpc")]
         assert sorted(t.kind for t in rpc) == sorted(
-            ["evm_rpc"] * 2 + ["solana_rpc"] * 2 + ["cosmos_rpc"] * 2 + ["bitcoin_rpc"])
+            ["evm_rpc"] * 8 + ["solana_rpc"] * 3 + ["cosmos_rpc"] * 2 + ["bitcoin_rpc"])
         assert {t.name for t in rpc} == set(world.providers)
         for item in rpc:
             assert isinstance(item, evm.EvmRpcTarget | solana.SolanaRpcTarget
@@ -549,6 +551,12 @@ async def test_chain_trouble_plays_every_chain_fault() -> None:
                     "wrong_chain"}
         await wait_for(lambda: started >= expected, timeout=5, what="every chain fault")
     assert world.faults() == []
+
+
+async def test_chain_trouble_stays_on_ethereum_with_the_l2s_in_the_demo() -> None:
+    async with World(venues=(), chains=DEMO_CHAINS) as world:
+        assert step_target(world, ChainStep(45, "halt", "evm")) == "ethereum-sim"
+        assert step_target(world, ChainStep(30, "lag", "evm", 0)) == "ethereum-sim-a"
 
 
 async def test_flaky_troubles_chains_too() -> None:

@@ -149,7 +149,10 @@ class RpcProvider:
         return app
 
     async def _post(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except ConnectionResetError:  # the client gave up while a `hang` held the request
+            return web.Response(status=400)
         status, document = jsonrpc.answer(raw, self.caller(self.view(), request.path),
                                           self.kind.style)
         if document is None:
