@@ -3,9 +3,11 @@
 With thousands of targets the heap holds hundreds of thousands of container objects that live
 as long as the process (configs, checks, health, metrics). CPython's default thresholds
 (700, 10, 10) make the collector walk them again and again: at 10,000 targets it took about a
-fifth of the daemon's CPU (docs/performance.md). Objects alive at start are moved out of the
-collector's sight (`gc.freeze`), and the young generation is collected less often; reference
-counting still frees almost everything at once, and cycles are still collected.
+fifth of the daemon's CPU (docs/performance.md), and a full collection stalls the event loop
+for tens of milliseconds. Objects alive once the targets are set up are moved out of the
+collector's sight (`gc.freeze`, again after each reload), and the young generation is
+collected less often; reference counting still frees almost everything at once, and cycles
+are still collected.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ THRESHOLDS = (50_000, 20, 10)
 
 
 def tune_for_daemon() -> None:
+    gc.set_threshold(*THRESHOLDS)
+    freeze_long_lived()
+
+
+def freeze_long_lived() -> None:
+    """Collect, then exempt every object alive now from future collections."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*THRESHOLDS)

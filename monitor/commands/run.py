@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 
 import structlog
 
 from monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
 from monitor.config import ConfigError, load_config
 from monitor.daemon import ConfigLoader, Daemon
-from monitor.gc_tuning import tune_for_daemon
+from monitor.gc_tuning import freeze_long_lived, tune_for_daemon
 from monitor.server import bound_port, start_server
 from monitor.settings import Config
 from monitor.shard import Shard
@@ -31,14 +32,18 @@ def run_command(config_path: str | None, *, host: str, port: int, state: str,
         return EXIT_USAGE
     tune_for_daemon()
     return run_async(serve(config, lambda: load_config(config_path), host=host, port=port,
-                           state=state, shard=shard))
+                           state=state, shard=shard, on_targets_set=freeze_long_lived))
 
 
 async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, state: str,
-                shard: Shard | None, stop: asyncio.Event | None = None) -> int:
+                shard: Shard | None, stop: asyncio.Event | None = None,
+                on_targets_set: Callable[[], None] = lambda: None) -> int:
+    """Run the daemon and its server until `stop` (or SIGTERM/SIGINT); `on_targets_set` runs
+    once the targets are set up, at start and after each reload."""
     daemon = Daemon(config, loader=loader, state_path=state, shard=shard)
     stop = stop or asyncio.Event()
     await daemon.start()
+    on_targets_set()
     try:
         runner = await start_server(daemon, host, port)
     except OSError as exc:
@@ -50,7 +55,7 @@ async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, s
     reloads: set[asyncio.Task[None]] = set()
 
     def on_hup() -> None:
-        task = asyncio.create_task(_reload(daemon))
+        task = asyncio.create_task(_reload(daemon, on_targets_set))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -72,9 +77,10 @@ async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, s
     return EXIT_OK
 
 
-async def _reload(daemon: Daemon) -> None:
+async def _reload(daemon: Daemon, on_targets_set: Callable[[], None]) -> None:
     try:
         await daemon.reload()
+        on_targets_set()
     except ConfigError as exc:
         log.error("reload failed; keeping the running config",
                   issues=[str(issue) for issue in exc.issues])
