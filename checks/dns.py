@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Literal
@@ -147,7 +147,7 @@ class DnsCheck(ProbeOnly):
         start = perf_counter()
         try:
             async with asyncio.timeout(self.target.timeout_s):
-                reply = await self._ask()
+                reply = await _cancellable(self._ask())
         except (TimeoutError, dns.exception.Timeout):
             return self._observation(started_at, Verdict(Reason.TIMEOUT, TIMEOUT_DETAIL, False))
         except _ReplyInError as error:
@@ -253,6 +253,26 @@ class DnsCheck(ProbeOnly):
             phases={Phase.DNS: latency} if latency is not None else {},
             facts=facts or {},
         )
+
+
+async def _cancellable(coroutine: Coroutine[Any, Any, Reply]) -> Reply:
+    """Await `coroutine` in a task of its own, so that cancelling the probe always ends it:
+    dnspython waits with asyncio.wait_for, which on Python 3.11 swallows a cancellation that
+    arrives as the reply does (CPython gh-86296), and a probe that ignores its cancellation
+    hangs the scheduler's stop."""
+    task = asyncio.ensure_future(coroutine)
+    task.add_done_callback(_retrieve)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+def _retrieve(task: asyncio.Future[Reply]) -> None:
+    """Collect the outcome of a query nobody awaits any more (its probe was cancelled)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _text(exc: BaseException) -> str:

@@ -5,7 +5,7 @@
     GET    /-/sim/scenarios      [{"name": ..., "description": ...}]
     GET    /-/sim/faults         active faults of every venue, provider, chain and page
     POST   /-/sim/faults         {"venue" | "provider" | "chain" | "page", "fault", "params"?,
-                                  "path"?, "duration_s"?} -> 201
+                                  "path"?, "duration_s"?, "vantage"?} -> 201
     DELETE /-/sim/faults/{id}    clear one fault (404 when it is not active)
     DELETE /-/sim/faults         clear every fault
 
@@ -41,6 +41,7 @@ class InjectRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     path: str | None = None
     duration_s: float | None = None
+    vantage: str | None = None  # seen from this vantage point only
 
     @model_validator(mode="after")
     def _one_name(self) -> InjectRequest:
@@ -88,7 +89,7 @@ def control_app(world: World) -> web.Application:
             return _error(400, f"invalid request: {problems}")
         try:
             fault = world.add_fault(order.name, order.fault, order.params, path=order.path,
-                                    duration=order.duration_s)
+                                    duration=order.duration_s, vantage=order.vantage)
         except FaultError as exc:
             return _error(400, str(exc))
         return _json(fault.to_json(), status=201)

@@ -4,12 +4,15 @@ parameters and bookkeeping.
 A fault is active from injection until it is cleared, explicitly or when its duration ends.
 Each venue, provider and chain keeps its own FaultBook; nothing here touches the network.
 Which faults apply where: VENUE_KINDS, PROVIDER_KINDS, CHAIN_KINDS, PAGE_KINDS (status
-pages: `incident` and `maintenance` with their own params, see SCOPED_PARAMS).
+pages: `incident` and `maintenance` with their own params, see SCOPED_PARAMS); what one
+vantage point sees of a name: DNS_KINDS and VANTAGE_KINDS, kept in books of the world's DNS
+and of each vantage (monitor/simulate/vantage.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -49,6 +52,14 @@ class FaultKind(StrEnum):
     HALT = "halt"
     # status pages (monitor/simulate/status)
     INCIDENT = "incident"
+    # what one vantage point sees of a name: its DNS answers (monitor/simulate/dns.py) and
+    # the network path to it (monitor/simulate/vantage.py)
+    DNS_NXDOMAIN = "dns_nxdomain"
+    DNS_SERVFAIL = "dns_servfail"
+    DNS_TIMEOUT = "dns_timeout"
+    DNS_EMPTY = "dns_empty"
+    DNS_POISON = "dns_poison"
+    BLACKHOLE = "blackhole"
 
 
 VENUE_KINDS = frozenset({
@@ -68,10 +79,19 @@ PAGE_KINDS = frozenset({
     FaultKind.HANG, FaultKind.GARBAGE, FaultKind.OVERSIZED, FaultKind.INCIDENT,
     FaultKind.MAINTENANCE,
 })
+# A name's DNS answers, from every vantage point or (with a vantage) from one.
+DNS_KINDS = frozenset({
+    FaultKind.DNS_NXDOMAIN, FaultKind.DNS_SERVFAIL, FaultKind.DNS_TIMEOUT,
+    FaultKind.DNS_EMPTY, FaultKind.DNS_POISON,
+})
+# Faults scoped to one vantage point: its DNS answers, its network path (blackhole: connect
+# timeouts) and a venue's geo-fence in front of it (geo_block: 451 to that vantage only).
+VANTAGE_KINDS = DNS_KINDS | {FaultKind.BLACKHOLE, FaultKind.GEO_BLOCK}
 # Faults on the whole venue, provider or chain: they take no `path`.
 WHOLE_KINDS = frozenset({
     FaultKind.PRICE_OFFSET, FaultKind.FREEZE, FaultKind.LAG, FaultKind.REWIND,
     FaultKind.WRONG_CHAIN, FaultKind.SYNCING, FaultKind.HALT, FaultKind.INCIDENT,
+    *DNS_KINDS, FaultKind.BLACKHOLE,
 })
 
 
@@ -167,6 +187,16 @@ class IncidentParams(NoParams):
                                  "`none` while this incident is open (a Statuspage quirk)")
 
 
+class DnsPoisonParams(NoParams):
+    address: str = Field(default="198.51.100.7", description="the wrong IPv4 address the "
+                         "name resolves to")
+
+    @field_validator("address")
+    @classmethod
+    def _ipv4(cls, value: str) -> str:
+        return str(ipaddress.IPv4Address(value))
+
+
 class PageMaintenanceParams(NoParams):
     """A maintenance window on a status page: in progress (`active`) or announced."""
 
@@ -195,6 +225,12 @@ PARAMS: Mapping[FaultKind, type[NoParams]] = {
     FaultKind.SYNCING: SyncingParams,
     FaultKind.HALT: NoParams,
     FaultKind.INCIDENT: IncidentParams,
+    FaultKind.DNS_NXDOMAIN: NoParams,
+    FaultKind.DNS_SERVFAIL: NoParams,
+    FaultKind.DNS_TIMEOUT: NoParams,
+    FaultKind.DNS_EMPTY: NoParams,
+    FaultKind.DNS_POISON: DnsPoisonParams,
+    FaultKind.BLACKHOLE: NoParams,
 }
 # Parameters that differ by what has the fault: (scope, kind) -> model.
 SCOPED_PARAMS: Mapping[tuple[str, FaultKind], type[NoParams]] = {
@@ -246,6 +282,7 @@ class Fault:
     path: str | None  # None: every path; else this path and everything below it
     duration: float | None
     scope: str = "venue"  # "venue", "provider", "chain" or "page": the key of the name in to_json
+    vantage: str | None = None  # seen from this vantage point only; None: from every one
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: float = field(default_factory=time.time)
     # Set when the fault ends, so that requests held by a "hang" are let go.
@@ -264,6 +301,7 @@ class Fault:
             "params": self.params.model_dump(),
             "path": self.path,
             "duration_s": self.duration,
+            "vantage": self.vantage,
             "started_at": self.started_at,
             "expires_at": None if self.duration is None else self.started_at + self.duration,
         }
@@ -273,9 +311,10 @@ class FaultBook:
     """The active faults of one venue (provider, chain), in injection order; expiring ones end
     themselves."""
 
-    def __init__(self, venue: str, scope: str = "venue") -> None:
+    def __init__(self, venue: str, scope: str = "venue", vantage: str | None = None) -> None:
         self.venue = venue
         self.scope = scope
+        self.vantage = vantage  # the book of what one vantage point sees of `venue`
         self._faults: dict[str, Fault] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -289,7 +328,7 @@ class FaultBook:
 
     def add(self, kind: FaultKind, params: NoParams, *, path: str | None = None,
             duration: float | None = None) -> Fault:
-        fault = Fault(self.venue, kind, params, path, duration, self.scope)
+        fault = Fault(self.venue, kind, params, path, duration, self.scope, self.vantage)
         self._faults[fault.id] = fault
         if duration is not None:
             loop = asyncio.get_running_loop()

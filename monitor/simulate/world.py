@@ -14,14 +14,23 @@ one head advancing at its block time, served by every provider of the chain in t
 answers. `pages` maps a status page name to its format (monitor/simulate/status): a fake
 vendor status page or cloud health feed whose incidents and maintenance are faults. Venue,
 provider, chain and page names share one namespace: faults are injected by name.
+
+`vantages` names the points of view the world serves (monitor/simulate/vantage.py): each has
+its own DNS server resolving `<name>.test` for every venue, provider and page
+(monitor/simulate/dns.py). The first vantage reaches the servers directly; every further one
+through a relay per server on its own port, so that a fault given a `vantage` (a blackhole,
+a geo-block, a DNS fault) is seen from that vantage only. With a fixed port P, after the
+servers come the first vantage's DNS server, then for each further vantage its relays (in the
+servers' order) and its DNS server; each DNS server uses its port number for UDP and TCP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -30,8 +39,11 @@ from aiohttp import web
 
 from monitor.simulate.chains import ChainsArg, RpcProvider, SimChain, chain_spec, make_chain
 from monitor.simulate.control import control_app
+from monitor.simulate.dns import ZONE
 from monitor.simulate.exchange import ExchangeVenue
 from monitor.simulate.faults import (
+    DNS_KINDS,
+    VANTAGE_KINDS,
     WHOLE_KINDS,
     Fault,
     FaultBook,
@@ -46,11 +58,13 @@ from monitor.simulate.faults import (
 from monitor.simulate.market import PriceWalk
 from monitor.simulate.scenarios import ScenarioFunction, get_scenario
 from monitor.simulate.status import StatusPage
+from monitor.simulate.vantage import Vantage
 from monitor.simulate.venues import SHAPES, shape_for
 
 log = structlog.get_logger("outagemon.simulate")
 
 DEFAULT_VENUES = ("binance-sim",)
+DEFAULT_VANTAGES = ("demo",)
 VENUE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 # How long a stopping server waits for a request still being handled before cancelling it.
 SHUTDOWN_TIMEOUT = 0.2
@@ -101,13 +115,15 @@ class World:
                  venues: Sequence[str] | Mapping[str, str] = DEFAULT_VENUES, *,
                  trade_rate: float = 10.0, time_scale: float = 1.0, seed: int | None = None,
                  keepalive_scale: float = 1.0, chains: ChainsArg | None = None,
-                 pages: Mapping[str, str] | None = None) -> None:
+                 pages: Mapping[str, str] | None = None,
+                 vantages: Sequence[str] = DEFAULT_VANTAGES) -> None:
         """`time_scale` multiplies every scenario sleep (tests use a small one); `seed` fixes
         the random draws of prices and trades; `keepalive_scale` multiplies every venue's
         keepalive intervals (1: the real venues' intervals; tests use a small one, with
         clients that scale theirs alike). `chains`: {name: ChainSpec or (kind, providers)};
         with chains, `venues` may be empty. `pages`: {name: format} of simulated status
-        pages (monitor/simulate/status/formats.py), served after the providers."""
+        pages (monitor/simulate/status/formats.py), served after the providers.
+        `vantages`: the vantage points served, the first one directly."""
         shapes = venue_shapes(venues, allow_none=bool(chains or pages))
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -137,6 +153,20 @@ class World:
                      *(provider for chain in self._chains.values()
                        for provider in chain.providers), *self._pages],
                     "venue, chain, provider or page")
+        if isinstance(vantages, str) or not vantages:
+            raise ValueError("vantages must be a non-empty list of names")
+        check_names(list(vantages), "vantage")
+        served = {**dict.fromkeys(self._venues, "venue"),
+                  **dict.fromkeys(self._providers, "provider"),
+                  **dict.fromkeys(self._pages, "page")}
+        # DNS faults seen from every vantage point
+        self._dns_faults = {name: FaultBook(name, scope) for name, scope in served.items()}
+        geo_answers = {name: venue.shape.geo_blocked for name, venue in self._venues.items()}
+        self._vantages = {
+            name: Vantage(name, served, direct=index == 0, geo_answers=geo_answers,
+                          world_dns_faults=lambda item: self._dns_faults[item])
+            for index, name in enumerate(vantages)
+        }
         self._runners: list[web.AppRunner] = []
         self._ports: dict[str, int] = {}
         self._control_port: int | None = None
@@ -157,6 +187,10 @@ class World:
             for index, (name, app) in enumerate(apps, start=1):
                 port = self.port + index if self.port else 0
                 self._ports[name] = await self._listen(app, port)
+            ports: Iterator[int] = (itertools.count(self.port + len(apps) + 1) if self.port
+                                    else itertools.repeat(0))
+            for vantage in self._vantages.values():
+                await vantage.start(self.host, self._ports, ports)
         except BaseException:
             await self.stop()
             raise
@@ -170,6 +204,9 @@ class World:
                              *(page.close() for page in self._pages.values()))
         for chain in self._chains.values():
             chain.faults.clear()
+        for book in self._seen_books():
+            book.clear()
+        await asyncio.gather(*(vantage.close() for vantage in self._vantages.values()))
         runners, self._runners = self._runners, []
         await asyncio.gather(*(runner.cleanup() for runner in runners))
         self._ports.clear()
@@ -237,20 +274,50 @@ class World:
             raise FaultError(f"unknown page {name!r}; pages: {', '.join(self._pages)}") \
                 from None
 
-    def feed_url(self, page: str) -> str:
+    def feed_url(self, page: str, vantage: str | None = None) -> str:
         """The full URL of a status page's feed, like http://127.0.0.1:PORT/index.json."""
-        return self.url(page) + self.page(page).feed_path
+        return self.url(page, vantage) + self.page(page).feed_path
 
-    def url(self, venue: str) -> str:
+    def url(self, venue: str, vantage: str | None = None) -> str:
         """Base URL of a venue's REST API, of a provider or of a status page, like
-        http://127.0.0.1:PORT."""
+        http://127.0.0.1:PORT, as `vantage` (default: the first) reaches it."""
         if venue not in self._providers and venue not in self._pages:
             self.venue(venue)
         if venue not in self._ports:
             raise RuntimeError("world not started")
-        return _base_url("http", self.host, self._ports[venue])
+        point = self.vantage(vantage)
+        port = self._ports[venue] if point.direct else point.relays[venue].port
+        return _base_url("http", self.host, port)
 
-    def ws_url(self, venue: str) -> str:
+    @property
+    def vantages(self) -> list[str]:
+        return list(self._vantages)
+
+    def vantage(self, name: str | None = None) -> Vantage:
+        """The vantage point `name`; None: the first."""
+        if name is None:
+            return next(iter(self._vantages.values()))
+        try:
+            return self._vantages[name]
+        except KeyError:
+            raise FaultError(f"unknown vantage {name!r}; vantages: "
+                             f"{', '.join(self._vantages)}") from None
+
+    def dns_address(self, vantage: str | None = None) -> str:
+        """host:port of the DNS server `vantage` (default: the first) asks, for a `dns`
+        target's `resolver`."""
+        if self._control_port is None:
+            raise RuntimeError("world not started")
+        return self.vantage(vantage).dns.address
+
+    def dns_name(self, name: str) -> str:
+        """The DNS name of a venue, provider or status page: "okx-sim" -> "okx-sim.test"."""
+        if name not in self._dns_faults:
+            raise FaultError(f"{name!r} has no DNS name: only venues, providers and status "
+                             "pages have one")
+        return self.vantage().dns.name_of(name)
+
+    def ws_url(self, venue: str, vantage: str | None = None) -> str:
         """The venue's public WebSocket URL, like ws://127.0.0.1:PORT/ws (KuCoin clients ask
         the bullet endpoint for it, with a token), or an EVM provider's (newHeads).
         ValueError for a provider without one."""
@@ -260,7 +327,7 @@ class World:
                 raise ValueError(f"provider {venue!r} serves no WebSocket")
         else:
             path = self.venue(venue).ws_path
-        return self.url(venue).replace("http", "ws", 1) + path
+        return self.url(venue, vantage).replace("http", "ws", 1) + path
 
     def _faulty(self, name: str) -> Faulty:
         found: Faulty | None = (self._venues.get(name) or self._providers.get(name)
@@ -274,7 +341,12 @@ class World:
     def _books(self) -> list[FaultBook]:
         items: list[Faulty] = [*self._venues.values(), *self._providers.values(),
                                *self._chains.values(), *self._pages.values()]
-        return [item.faults for item in items]
+        return [item.faults for item in items] + self._seen_books()
+
+    def _seen_books(self) -> list[FaultBook]:
+        """The books of what vantage points see: DNS faults, and each vantage's own."""
+        return [*self._dns_faults.values(),
+                *(book for vantage in self._vantages.values() for book in vantage.books.values())]
 
     def shape(self, venue: str) -> str:
         """The shape of `venue`: the adapter name its API imitates ("okx")."""
@@ -289,13 +361,18 @@ class World:
     # -- faults ----------------------------------------------------------------------------
 
     def add_fault(self, venue: str, fault: str, params: Mapping[str, Any] | None = None, *,
-                  path: str | None = None, duration: float | None = None) -> Fault:
+                  path: str | None = None, duration: float | None = None,
+                  vantage: str | None = None) -> Fault:
         """Start `fault` on `venue` (a venue, provider or chain name; for `path` and below
-        only, when given) until cleared or, with `duration`, for that many seconds. Raises
-        FaultError on any invalid input."""
+        only, when given) until cleared or, with `duration`, for that many seconds; with
+        `vantage`, as that vantage point alone sees it. Raises FaultError on any invalid
+        input."""
         target = self._faulty(venue)
         book = target.faults
         kind = parse_kind(fault)
+        if vantage is not None or (kind in VANTAGE_KINDS and kind is not FaultKind.GEO_BLOCK):
+            return self._add_seen_fault(venue, kind, params, path=path, duration=duration,
+                                        vantage=vantage)
         if kind not in target.fault_kinds:
             allowed = ", ".join(sorted(k.value for k in target.fault_kinds))
             raise FaultError(f"{kind.value} does not apply to the {book.scope} {venue!r}; "
@@ -314,10 +391,43 @@ class World:
             raise FaultError(f"invalid params for {kind.value}: {exc}") from None
         return book.add(kind, parsed, path=parsed_path, duration=parse_duration(duration))
 
+    def _add_seen_fault(self, name: str, kind: FaultKind, params: Mapping[str, Any] | None,
+                        *, path: str | None, duration: float | None,
+                        vantage: str | None) -> Fault:
+        """A fault of what vantage points see of `name`: its DNS answers (from every vantage
+        when `vantage` is None), the path to it, a venue's geo-fence."""
+        if name not in self._dns_faults:
+            raise FaultError(f"{kind.value} applies to what has an address (a venue, provider "
+                             f"or status page), not the chain {name!r}")
+        scope = self._dns_faults[name].scope
+        if parse_path(path) is not None:
+            raise FaultError(f"{kind.value} applies to the whole {scope}, not a path")
+        if vantage is None:
+            if kind not in DNS_KINDS:
+                raise FaultError(f"{kind.value} is seen from one vantage point: give a vantage "
+                                 f"other than the first (vantages: {', '.join(self._vantages)})")
+            book = self._dns_faults[name]
+        else:
+            point = self.vantage(vantage)
+            allowed = DNS_KINDS if point.direct else VANTAGE_KINDS
+            if kind not in allowed:
+                names = ", ".join(sorted(k.value for k in allowed))
+                first = (f"; {vantage!r} is the first vantage, which reaches the servers "
+                         "directly" if point.direct else "")
+                raise FaultError(f"{kind.value} cannot be seen from the vantage {vantage!r} "
+                                 f"alone; its faults: {names}{first}")
+            if kind is FaultKind.GEO_BLOCK and scope != "venue":
+                raise FaultError(f"geo_block applies to venues, not the {scope} {name!r}")
+            book = point.books[name]
+        parsed = parse_params(kind, params or {}, scope)
+        return book.add(kind, parsed, duration=parse_duration(duration))
+
     def inject(self, venue: str, fault: str, *, path: str | None = None,
-               duration: float | None = None, **params: Any) -> str:
+               duration: float | None = None, vantage: str | None = None,
+               **params: Any) -> str:
         """Like add_fault, with the fault's parameters as keywords; returns the fault id."""
-        return self.add_fault(venue, fault, params, path=path, duration=duration).id
+        return self.add_fault(venue, fault, params, path=path, duration=duration,
+                              vantage=vantage).id
 
     def clear(self, fault_id: str) -> bool:
         """End one fault; False when it is not active (already ended or never existed)."""
@@ -329,7 +439,11 @@ class World:
     def faults(self, venue: str | None = None) -> list[Fault]:
         """Active faults of `venue` (a venue, provider, chain or page), or of everything."""
         if venue is not None:
-            return list(self._faulty(venue).faults)
+            books = [self._faulty(venue).faults]
+            if venue in self._dns_faults:
+                books += [self._dns_faults[venue],
+                          *(point.books[venue] for point in self._vantages.values())]
+            return [fault for book in books for fault in book]
         return [fault for book in self._books() for fault in book]
 
     # -- scenarios -------------------------------------------------------------------------
@@ -392,4 +506,16 @@ class World:
             },
             "pages": {name: page.state(self.url(name) if started else None)
                       for name, page in self._pages.items()},
+            "dns": {"zone": ZONE, "faults": [fault.to_json() for book in
+                                             self._dns_faults.values() for fault in book]},
+            "vantages": {
+                name: {
+                    "direct": point.direct,
+                    "dns": point.dns.address if started else None,
+                    "urls": {item: self.url(item, name) if started else None
+                             for item in self._dns_faults},
+                    "faults": [fault.to_json() for fault in point.faults()],
+                }
+                for name, point in self._vantages.items()
+            },
         }

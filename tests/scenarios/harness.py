@@ -1,9 +1,11 @@
 """Play a scenario against the demo: the simulated world, the real daemon process watching it
 with the demo's config (faster intervals), and a local webhook receiver collecting what the
-daemon notifies. Scenario tests assert the scenario's `Expected` alerts from that."""
+daemon notifies. Scenario tests assert the scenario's `Expected` alerts from that.
+`play_vantages` does the same with a daemon per vantage point of the world."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -101,8 +103,9 @@ class ScenarioRun:
 
 def scenario_config(world: World, receiver: Receiver, *, vantage: str = "demo",
                     adjust: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """The demo's config for `world`, probing faster, notifying `receiver`."""
-    data = demo_config_data(world)
+    """The demo's config for `world` (as `vantage` sees it, when the world serves that
+    vantage), probing faster, notifying `receiver`."""
+    data = demo_config_data(world, vantage if vantage in world.vantages else None)
     data["vantage"] = vantage
     data["defaults"] = {"interval": INTERVAL, "timeout": TIMEOUT}
     data["alerts"] = {"defaults": {"failure_threshold": 2, "success_threshold": 2},
@@ -143,4 +146,71 @@ async def play(name: str, tmp_path: Path, *, time_scale: float = 0.1,
         finally:
             if daemon is not None:
                 await daemon.stop()
+            await receiver.stop()
+
+
+# -- one daemon per vantage point -----------------------------------------------------------
+
+
+@dataclass
+class VantageView(ScenarioRun):
+    """One vantage of a VantagesRun: its daemon's active alerts, and only the notifications
+    whose `vantage` label is its own."""
+
+    vantage: str = ""
+
+    def seen(self) -> list[Seen]:
+        return [item for item in super().seen() if item.labels.get("vantage") == self.vantage]
+
+
+@dataclass
+class VantagesRun(ScenarioRun):
+    """A scenario watched by one daemon per vantage point, all notifying one receiver (their
+    alerts carry a `vantage` label): `seen`, `active` and `check` cover every vantage,
+    `at(vantage)` is one vantage's view. `daemon` and `config` are the first vantage's."""
+
+    daemons: dict[str, DaemonProcess] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def active(self) -> list[Mapping[str, str]]:
+        return [alert["labels"] for daemon in self.daemons.values()
+                for alert in await daemon.get_json("/api/v1/alerts")]
+
+    def at(self, vantage: str) -> VantageView:
+        return VantageView(self.world, self.receiver, self.daemons[vantage],
+                           self.configs[vantage], vantage=vantage)
+
+
+@asynccontextmanager
+async def play_vantages(name: str, tmp_path: Path, *, vantages: Iterable[str],
+                        time_scale: float = 0.1,
+                        adjust: Callable[[dict[str, Any]], None] | None = None,
+                        ) -> AsyncIterator[VantagesRun]:
+    """Like `play`, with the demo world serving `vantages` and a daemon watching it from each
+    (each on that vantage's config); once every daemon is ready, play scenario `name`."""
+    get_scenario(name)
+    names = tuple(vantages)
+    world = World(venues=DEMO_VENUES, chains=DEMO_CHAINS, pages=DEMO_PAGES,
+                  time_scale=time_scale, vantages=names)
+    receiver = Receiver(free_port())
+    daemons: dict[str, DaemonProcess] = {}
+    async with world:
+        await receiver.start()
+        try:
+            configs = {vantage: scenario_config(world, receiver, vantage=vantage, adjust=adjust)
+                       for vantage in names}
+            for vantage, data in configs.items():
+                folder = tmp_path / vantage
+                folder.mkdir()
+                path = folder / "config.yaml"
+                path.write_text(json.dumps(data))
+                daemons[vantage] = await DaemonProcess(path, folder / "state.db").start()
+            await asyncio.gather(*(daemon.wait_ready(timeout=30)
+                                   for daemon in daemons.values()))
+            world.play(name)
+            first = names[0]
+            yield VantagesRun(world, receiver, daemons[first], configs[first],
+                              daemons=daemons, configs=configs)
+        finally:
+            await asyncio.gather(*(daemon.stop() for daemon in daemons.values()))
             await receiver.stop()
