@@ -67,6 +67,7 @@ class _Tracked:
     flapping: bool = False
     sent_flapping: bool = False
     held: str = ""  # why it is held back ('' if it is not)
+    settle: float = 0.0  # extra wait before its first notification (rules.dependency_settle)
 
     def alert(self, ends_at: float | None = None) -> Alert:
         return Alert(labels=dict(self.labels), annotations=dict(self.annotations),
@@ -124,7 +125,7 @@ class AlertEngine:
             if t.held:
                 continue
             if not t.sent and t.pending_since is not None:
-                times.append(t.pending_since + self.config.alerts.group_wait)
+                times.append(t.pending_since + t.settle + self.config.alerts.group_wait)
             elif t.sent and t.last_sent is not None:
                 times.append(t.last_sent + t.repeat_interval)
         return min(times, default=None)
@@ -283,6 +284,7 @@ class AlertEngine:
             self._tracked[fp] = tracked
         tracked.annotations = {"summary": c.summary, "description": c.description}
         tracked.update_key = c.update_key
+        tracked.settle = c.settle
         tracked.flapping = c.target is not None and self._is_flapping(c.target, now)
         self._annotate(tracked, held)
         tracked.held = held
@@ -322,9 +324,10 @@ class AlertEngine:
 
     def _due(self, now: float, out: _Outgoing) -> None:
         eligible = [t for t in self._tracked.values() if not t.held]
-        new = [t for t in eligible if not t.sent and t.pending_since is not None]
-        group_start = min((t.pending_since for t in new if t.pending_since is not None),
-                          default=None)
+        new = [t for t in eligible if not t.sent and t.pending_since is not None
+               and now >= t.pending_since + t.settle]
+        group_start = min((t.pending_since + t.settle for t in new
+                           if t.pending_since is not None), default=None)
         if group_start is not None and now >= group_start + self.config.alerts.group_wait:
             for t in new:
                 self._send(t, now, out)

@@ -171,6 +171,10 @@ def test_dependency_outage(down: int, expect_dependency: bool) -> None:
              for i in range(30)]
     engine.evaluate(T0 + 30, snaps)
     out = engine.evaluate(T0 + 40, snaps)
+    if not expect_dependency:
+        # the members' TargetDowns wait an interval (30 s) for their dependency to be judged
+        assert out == []
+        out = engine.evaluate(T0 + 65, snaps)
     fired = names(out)
     if expect_dependency:
         assert fired == [("firing", "DependencyOutage", "aws-us-east-1")]
@@ -180,6 +184,38 @@ def test_dependency_outage(down: int, expect_dependency: bool) -> None:
         assert len(engine.active()) == 31  # the members still fire, held back
     else:
         assert fired == [("firing", "TargetDown", f"t{i}") for i in sorted(range(10), key=str)]
+
+
+def test_dependents_going_down_one_probe_apart_page_once_as_their_dependency() -> None:
+    """Members of one dependency fall over one probe interval (30 s), not all at once: the
+    first ones' TargetDowns wait that long, the DependencyOutage forms meanwhile, and it is
+    the only page."""
+    targets = [http(f"t{i}", depends_on=["aws"]) for i in range(4)]
+    config = make_config(targets)  # interval 30 s, group_wait 5 s, min 2 targets, ratio 0.5
+    engine = AlertEngine(config, vantage="eu")
+    sent: list[tuple[str, str, str]] = []
+    states = {f"t{i}": State.UP for i in range(4)}
+    for second in range(0, 40):
+        if second == 0:
+            states["t0"] = State.DOWN
+        if second == 25:
+            states["t1"] = State.DOWN
+        snaps = [snap(config, name, state, since=T0 + (0 if name == "t0" else 25))
+                 for name, state in states.items()]
+        sent += names(engine.evaluate(T0 + second, snaps))
+    assert sent == [("firing", "DependencyOutage", "aws")]
+
+
+def test_a_lone_dependent_target_down_pages_after_one_interval_more() -> None:
+    config = make_config([http("t0", depends_on=["aws"]), http("t1", depends_on=["aws"]),
+                          http("t2", depends_on=["aws"])])
+    engine = AlertEngine(config, vantage="eu")
+    snaps = [snap(config, "t0", State.DOWN), snap(config, "t1", State.UP),
+             snap(config, "t2", State.UP)]
+    assert engine.evaluate(T0, snaps) == []
+    assert engine.evaluate(T0 + 34, snaps) == []  # 30 s interval + 5 s group_wait
+    assert names(engine.evaluate(T0 + 35, snaps)) == [("firing", "TargetDown", "t0")]
+    assert engine.next_due() is not None
 
 
 def test_dependency_outage_needs_members_to_fall_within_window() -> None:

@@ -44,6 +44,17 @@ class Candidate:
     # Changes when the alert's content changes in a way worth a new notification (a new
     # update on an open incident).
     update_key: str = ""
+    # Seconds it waits, on top of group_wait, before its first notification (see
+    # dependency_settle).
+    settle: float = 0.0
+
+
+def dependency_settle(target: TargetBase, alertname: str) -> float:
+    """A TargetDown of a target that names a dependency waits one probe interval more: the
+    other targets of the dependency are all probed in that time, so when the dependency
+    itself failed, its DependencyOutage forms and holds the TargetDowns back before any is
+    sent, instead of the first few dependents paging one by one."""
+    return target.interval_s if alertname == "TargetDown" and target.depends_on else 0.0
 
 
 def target_labels(target: TargetBase, alertname: str, severity: str,
@@ -76,7 +87,7 @@ def target_candidates(snap: TargetSnapshot, *, now: float, vantage: str,
             labels={**target_labels(snap.target, rule.name, severity, vantage), **rule.labels},
             summary=rule.summary, description=rule.description, target=snap.target.name,
             since=snap.since, repeat_interval=snap.target.alert.repeat_interval,
-            update_key=rule.update_key,
+            update_key=rule.update_key, settle=dependency_settle(snap.target, rule.name),
         )
         for rule in [*specific, *generic, *extra]
     ]
