@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import re
 import ssl
 import time
@@ -21,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from functools import cache
 from types import SimpleNamespace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import aiohttp
 import orjson
+from aiohttp.client_proto import ResponseHandler
 from cryptography import x509
 from multidict import CIMultiDict
 from pydantic import Field, model_validator
@@ -107,6 +109,8 @@ class _Timeline:
     _tls_started: float | None = None
     _tls_object: ssl.SSLObject | None = None
     _request_sent: float | None = None
+    _first_byte_at: float | None = None  # of the current connection's response
+    _last_byte_at: float | None = None
 
     def _add(self, phase: Phase, seconds: float) -> None:
         self.phases[phase.value] = self.phases.get(phase.value, 0.0) + max(seconds, 0.0)
@@ -118,6 +122,7 @@ class _Timeline:
         # A redirect hop starts over: what counts is the state of the current connection.
         self.connected = False
         self.headers_at = self._tls_started = self._tls_object = self.peer_cert = None
+        self._first_byte_at = self._last_byte_at = None
 
     def dns_started(self) -> None:
         self.resolving = True
@@ -150,8 +155,15 @@ class _Timeline:
     def request_sent(self) -> None:
         self._request_sent = time.perf_counter()
 
+    def bytes_arrived(self, at: float) -> None:
+        """Response bytes came off the socket (called from the connection's protocol)."""
+        if self._first_byte_at is None:
+            self._first_byte_at = at
+        self._last_byte_at = at
+
     def headers_received(self) -> None:
-        self.headers_at = time.perf_counter()
+        self.headers_at = (self._first_byte_at if self._first_byte_at is not None
+                           else time.perf_counter())
         if self._request_sent is not None:
             self._add(Phase.TTFB, self.headers_at - self._request_sent)
             self._request_sent = None
@@ -162,7 +174,9 @@ class _Timeline:
             self._add(Phase.TRANSFER, self.finished_at - self.headers_at)
 
     def finished(self) -> None:
-        self.finished_at = time.perf_counter()
+        """The answer is complete: when its last bytes arrived, if the protocol saw them."""
+        self.finished_at = (self._last_byte_at if self._last_byte_at is not None
+                            else time.perf_counter())
 
     @property
     def latency(self) -> float | None:
@@ -230,6 +244,34 @@ def _hook(action: Callable[[_Timeline], None]) -> TraceHook:
     return on_event
 
 
+class _StampedResponseHandler(ResponseHandler):
+    """Notes on the probe's timeline when response bytes come off the socket, in the I/O
+    callback itself.
+
+    Under load the task reading a response resumes a while after its bytes arrived (other
+    probes' callbacks run first); that wait is the daemon's, not the server's, and must not
+    count in the latency. aiohttp builds the protocol inside the probe's task, so the
+    timeline is found there.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.timeline = _TIMELINE.get()
+
+    def data_received(self, data: bytes) -> None:
+        if self.timeline is not None:
+            self.timeline.bytes_arrived(time.perf_counter())
+        super().data_received(data)
+
+
+class _StampingConnector(aiohttp.TCPConnector):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # aiohttp builds every connection's protocol with this factory (no public hook)
+        self._factory = cast("functools.partial[ResponseHandler]",
+                             functools.partial(_StampedResponseHandler, loop=self._loop))
+
+
 def _trace_config() -> aiohttp.TraceConfig:
     config = aiohttp.TraceConfig()
     config.on_dns_resolvehost_start.append(_hook(_Timeline.dns_started))
@@ -286,7 +328,7 @@ class HttpCheck(ProbeOnly):
             return self._exception_verdict(exc, timeline)
 
     def _new_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(ssl=self._ssl, use_dns_cache=False, force_close=True)
+        connector = _StampingConnector(ssl=self._ssl, use_dns_cache=False, force_close=True)
         return aiohttp.ClientSession(
             connector=connector, timeout=_NO_AIOHTTP_TIMEOUTS, trace_configs=[_TRACE_CONFIG]
         )

@@ -22,6 +22,7 @@ import trustme
 from aiohttp import web
 from cryptography import x509
 
+from checks import http as http_check
 from checks.base import CheckEnv
 from checks.http import MAX_RETRY_AFTER, HttpTarget, build, parse_retry_after, status_verdict
 from checks.tcp import TcpTarget
@@ -130,6 +131,32 @@ async def test_ok_records_status_phases_and_latency(serve_app: ServeApp) -> None
     assert obs.latency is not None and 0 < obs.latency < 1
     assert sum(obs.phases.values()) <= obs.latency
     assert user_agents == [[USER_AGENT]]
+
+
+async def test_latency_ends_when_the_answer_arrived_not_when_a_busy_loop_got_to_it(
+        raw_server: StartRaw, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load the probe's task resumes well after its answer came off the socket; that
+    wait is the daemon's, not the server's. Here the loop is kept busy for 300 ms right
+    after the answer arrived (inside the probe's own task, so deterministically)."""
+    original = http_check.read_capped
+
+    async def read_then_busy(*args: Any) -> Any:
+        body = await original(*args)
+        time.sleep(0.3)  # the event loop is busy elsewhere: nothing else runs
+        return body
+
+    monkeypatch.setattr(http_check, "read_capped", read_then_busy)
+
+    async def answer_in_one_write(reader: asyncio.StreamReader,
+                                  writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        await writer.drain()
+
+    port = await raw_server(answer_in_one_write)
+    obs = await probe(f"http://127.0.0.1:{port}/")
+    assert obs.reason is Reason.OK
+    assert obs.latency is not None and obs.latency < 0.2, obs
 
 
 async def test_dns_phase_is_measured_for_a_host_name(serve_app: ServeApp) -> None:
