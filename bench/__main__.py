@@ -3,7 +3,9 @@
 Phases, one rate at a time (never both probers at once, so they do not share the CPUs):
 blackbox_exporter driven through /probe by this script's load generator, then outagemon
 running its own schedule over the same targets; CPU seconds of each over a fixed window.
-After the last rate, the latency outagemon reports for a 100 ms delayed target, still under load.
+After the last rate, still under load: the latency outagemon reports for ten 100 ms delayed
+targets, and the time from a fault to its webhook. Then the scale phase: 10,000 targets of
+HTTP, WebSocket streams and RPC providers in one process (RSS, /metrics time, lag).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import blackbox, nginx, outagemon
+from bench import blackbox, detection, nginx, outagemon, scale
 from bench.load import LoadGenerator
 from bench.proc import cpu_seconds, free_port, rss_bytes, stop, tree_cpu_seconds, wait_http
 from bench.report import RateResult, table
+
+SCALE_WARMUP = 40.0  # every 30 s target probed once, streams connected
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,23 +33,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="about a minute: one rate, short windows")
     p.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=None,
-                   help="probe rates per second (default 250,500,1000; --quick: 1000)")
+                   help="probe rates per second (default 1000)")
     p.add_argument("--targets", type=int, default=None,
                    help="number of nginx targets (default 10000; --quick: 2000)")
     p.add_argument("--window", type=float, default=None, help="measurement window, seconds")
     p.add_argument("--warmup", type=float, default=None, help="seconds before each window")
     p.add_argument("--accuracy-window", type=float, default=None,
                    help="seconds of polling the delayed target's latency")
+    p.add_argument("--scale-targets", type=int, default=None,
+                   help="targets of the scale phase, 5 %% of them WebSocket streams and 2 %% "
+                        "RPC providers (default 10000; --quick: 2000; 0: skip the phase)")
+    p.add_argument("--scale-window", type=float, default=None,
+                   help="seconds of the scale phase's window (after a 40 s warm-up)")
     p.add_argument("--concurrency", type=int, default=256,
                    help="load generator's concurrent /probe requests (outagemon's default "
                         "max_concurrency is 256 too)")
     args = p.parse_args(argv)
     quick = args.quick
-    args.rates = args.rates or ([1000.0] if quick else [250.0, 500.0, 1000.0])
+    args.rates = args.rates or [1000.0]
     args.targets = args.targets or (2000 if quick else 10_000)
     args.window = args.window or (15.0 if quick else 45.0)
     args.warmup = args.warmup or (8.0 if quick else 12.0)
-    args.accuracy_window = args.accuracy_window or (15.0 if quick else 40.0)
+    args.accuracy_window = args.accuracy_window or (20.0 if quick else 40.0)
+    if args.scale_targets is None:
+        args.scale_targets = 2000 if quick else 10_000
+    args.scale_window = args.scale_window or (30.0 if quick else 60.0)
     return args
 
 
@@ -77,41 +89,50 @@ async def blackbox_phase(bb: blackbox.Blackbox, ngx: nginx.Nginx, urls: list[str
 
 
 async def outagemon_phase(workdir: Path, ngx: nginx.Nginx, urls: list[str], rate: float,
-                          delay_url: str, args: argparse.Namespace,
-                          accuracy: bool) -> tuple[dict[str, float | None], list[float]]:
+                          upstream: str, args: argparse.Namespace, last: bool
+                          ) -> tuple[dict[str, float | None], list[float], list[float]]:
+    """CPU, lag and RSS over the window; after the last rate's window, still under load:
+    the accuracy targets' latencies and the detection trials."""
     interval_ms = round(len(urls) / rate * 1000)
-    with outagemon.running(workdir, urls, interval_ms, delay_url) as om:
-        pid = om.proc.pid
-        await asyncio.sleep(max(args.warmup, min(interval_ms / 1000 * 1.5, 30)))
-        s0 = await asyncio.to_thread(om.scrape)
-        t0 = time.monotonic()
-        c0 = (cpu_seconds(pid), tree_cpu_seconds(ngx.proc.pid))
-        rss = 0
-        end = time.monotonic() + args.window
-        while time.monotonic() < end:
-            rss = max(rss, rss_bytes(pid))
-            await asyncio.sleep(1)
-        c1 = (cpu_seconds(pid), tree_cpu_seconds(ngx.proc.pid))
-        t1 = time.monotonic()
-        s1 = await asyncio.to_thread(om.scrape)
-        # the counters span from the first scrape to the second: t0 to now
-        probes = (s1.probes - s0.probes) / (time.monotonic() - t0)
-        scale = args.window / (t1 - t0)
-        # scrapes cost outagemon CPU: the window runs from just after the first to just
-        # before the second, so neither is counted.
-        delays: dict[str, float] = {}
-        if accuracy:
-            end = time.monotonic() + args.accuracy_window
+    receiver = detection.Receiver()
+    await receiver.start()
+    try:
+        with outagemon.running(workdir, urls, interval_ms, upstream, receiver.url) as om:
+            pid = om.proc.pid
+            await asyncio.sleep(max(args.warmup, min(interval_ms / 1000 * 1.5, 30)))
+            s0 = await asyncio.to_thread(om.scrape)
+            t0 = time.monotonic()
+            c0 = (cpu_seconds(pid), tree_cpu_seconds(ngx.proc.pid))
+            rss = 0
+            end = time.monotonic() + args.window
             while time.monotonic() < end:
-                when, latency = await asyncio.to_thread(om.delay_latency)
-                if when is not None and latency is not None:
-                    delays[when] = latency
-                await asyncio.sleep(0.5)
-        result: dict[str, float | None] = {
-            "probes": probes, "cpu": (c1[0] - c0[0]) * scale,
-            "nginx": (c1[1] - c0[1]) * scale, "lag_p99": outagemon.lag_quantile(s0, s1, 0.99),
-            "rss": float(rss)}
-        return result, list(delays.values())
+                rss = max(rss, rss_bytes(pid))
+                await asyncio.sleep(1)
+            c1 = (cpu_seconds(pid), tree_cpu_seconds(ngx.proc.pid))
+            t1 = time.monotonic()
+            s1 = await asyncio.to_thread(om.scrape)
+            # the counters span from the first scrape to the second: t0 to now
+            probes = (s1.probes - s0.probes) / (time.monotonic() - t0)
+            scale_to_window = args.window / (t1 - t0)
+            # scrapes cost outagemon CPU: the window runs from just after the first to just
+            # before the second, so neither is counted.
+            delays: dict[tuple[str, str], float] = {}
+            detected: list[float] = []
+            if last:
+                trials = asyncio.create_task(detection.trials(
+                    receiver, upstream, args.accuracy_window))
+                end = time.monotonic() + args.accuracy_window
+                while time.monotonic() < end:
+                    delays.update(await asyncio.to_thread(om.delay_latencies))
+                    await asyncio.sleep(0.5)
+                detected = await trials
+            result: dict[str, float | None] = {
+                "probes": probes, "cpu": (c1[0] - c0[0]) * scale_to_window,
+                "nginx": (c1[1] - c0[1]) * scale_to_window,
+                "lag_p99": outagemon.lag_quantile(s0, s1, 0.99), "rss": float(rss)}
+            return result, list(delays.values()), detected
+    finally:
+        await receiver.stop()
 
 
 def versions() -> dict[str, str]:
@@ -139,22 +160,25 @@ def main(argv: list[str] | None = None) -> int:
           f"warmup={args.warmup}s", flush=True)
     results: list[RateResult] = []
     delays: list[float] = []
+    detected: list[float] = []
+    scaled: scale.ScaleResult | None = None
     with tempfile.TemporaryDirectory(prefix="outagemon-bench-") as tmp:
         workdir = Path(tmp)
         delay_port = free_port()
         delay_proc = subprocess.Popen([sys.executable, "-m", "bench.delay", str(delay_port)])
         try:
-            wait_http(f"http://127.0.0.1:{delay_port}/", delay_proc)
-            delay_url = f"http://127.0.0.1:{delay_port}/slow"
+            wait_http(f"http://127.0.0.1:{delay_port}/switch", delay_proc)
+            upstream = f"http://127.0.0.1:{delay_port}"
             with nginx.running(workdir) as ngx, blackbox.running(workdir) as bb:
                 urls = [ngx.url(i) for i in range(args.targets)]
                 for rate in args.rates:
                     print(f"rate {rate:.0f}/s: blackbox_exporter ...", flush=True)
                     b = asyncio.run(blackbox_phase(bb, ngx, urls, rate, args))
                     print(f"rate {rate:.0f}/s: outagemon ...", flush=True)
-                    o, d = asyncio.run(outagemon_phase(workdir, ngx, urls, rate, delay_url,
-                                                        args, rate == args.rates[-1]))
+                    o, d, t = asyncio.run(outagemon_phase(workdir, ngx, urls, rate, upstream,
+                                                           args, rate == args.rates[-1]))
                     delays += d
+                    detected += t
                     results.append(RateResult(
                         rate=rate, targets=args.targets, window=args.window,
                         bb_probes=b["probes"], bb_failed=int(b["failed"]),
@@ -163,10 +187,18 @@ def main(argv: list[str] | None = None) -> int:
                         om_probes=o["probes"] or 0.0, om_cpu=o["cpu"] or 0.0,
                         nginx_cpu_om=o["nginx"] or 0.0, lag_p99=o["lag_p99"],
                         rss_max=int(o["rss"] or 0)))
+                if args.scale_targets:
+                    streams, rpc = args.scale_targets // 20, args.scale_targets // 50
+                    http = args.scale_targets - streams - rpc
+                    print(f"scale: {http} http, {streams} stream and {rpc} RPC targets ...",
+                          flush=True)
+                    scaled = scale.run(workdir, [ngx.url(i) for i in range(http)], streams,
+                                       rpc, warmup=SCALE_WARMUP, window=args.scale_window,
+                                       scrapes=4)
         finally:
             stop(delay_proc)
     print()
-    print(table(results, delays, versions()))
+    print(table(results, delays, detected, scaled, versions()))
     return 0
 
 

@@ -13,8 +13,10 @@ values formatted like Go's (1.0, 2.1e+07, +Inf).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -118,7 +120,6 @@ SCHEDULER_LAG = Family("outagemon_scheduler_lag_seconds", "histogram",
 TASKS = Family("outagemon_asyncio_tasks", "gauge", "asyncio tasks alive in the daemon.")
 BUILD_INFO = Family("outagemon_build_info", "gauge", "outagemon version and vantage point.")
 
-_STATES = tuple(State)
 
 
 def go_float(value: float) -> str:
@@ -189,19 +190,25 @@ class LabelSet:
         return f"{name}{{{head}{escape(extra_value)}{tail}}} {number(value)}\n"
 
 
+@cache
+def _histogram_template(name: str, bounds: tuple[float, ...]) -> str:
+    """A str.format template of a histogram's lines: {0} and {1} the label text before and
+    after `le`, {2} the labels alone, then the cumulative counts, the total and the sum.
+    Counts are written as integers plus ".0" (prometheus_client would switch to exponents
+    past a million; Prometheus reads both)."""
+    lines = [f"{name}_bucket{{{{{{0}}{le}{{1}}}}}} {{{index + 3}}}.0\n"
+             for index, le in enumerate((*_LE[bounds], "+Inf"))]
+    total = len(bounds) + 3
+    lines.append(f"{name}_count{{{{{{2}}}}}} {{{total}}}.0\n")
+    lines.append(f"{name}_sum{{{{{{2}}}}}} {{{total + 1}}}\n")
+    return "".join(lines)
+
+
 def histogram_lines(name: str, labels: LabelSet, bounds: tuple[float, ...],
                     counts: Sequence[int], total: int, value_sum: float) -> str:
     head, tail = labels.slots(("le",))
-    bucket = f"{name}_bucket{{{head}"
-    out = []
-    cumulative = 0
-    for le, count in zip(_LE[bounds], counts, strict=True):
-        cumulative += count
-        out.append(f'{bucket}{le}{tail}}} {number(cumulative)}\n')
-    out.append(f"{bucket}+Inf{tail}}} {number(total)}\n")
-    out.append(labels.line(f"{name}_count", total))
-    out.append(labels.line(f"{name}_sum", value_sum))
-    return "".join(out)
+    return _histogram_template(name, bounds).format(
+        head, tail, labels.text, *itertools.accumulate(counts), total, number(value_sum))
 
 
 # -- one function per target family: a target's lines of it, or "" ---------------------------
@@ -214,11 +221,19 @@ def _up(labels: LabelSet, m: TargetMetrics, health: Health) -> str:
     return labels.line(UP.name, 1 if health.state in (State.UP, State.DEGRADED) else 0)
 
 
+def _state_template(current: State) -> str:
+    """The state set's lines for `current` as a str.format template ({0}, {1}: the label text
+    before and after `state`)."""
+    return "".join(f'{STATE.name}{{{{{{0}}{state.value}{{1}}}}}} '
+                   f'{"1.0" if state is current else "0.0"}\n' for state in State)
+
+
+_STATE_TEMPLATES = {state: _state_template(state) for state in State}
+
+
 def _state(labels: LabelSet, m: TargetMetrics, health: Health) -> str:
     head, tail = labels.slots(("state",))
-    current = health.state
-    return "".join(f'{STATE.name}{{{head}{state.value}{tail}}} '
-                   f'{"1.0" if state is current else "0.0"}\n' for state in _STATES)
+    return _STATE_TEMPLATES[health.state].format(head, tail)
 
 
 def _maintenance(labels: LabelSet, m: TargetMetrics, health: Health) -> str:
@@ -335,20 +350,53 @@ def _incidents(labels: LabelSet, m: TargetMetrics, health: Health) -> str:
     return "" if m.open_incidents is None else labels.line(INCIDENTS.name, m.open_incidents)
 
 
-TARGET_LINES: tuple[tuple[Family, FamilyLines], ...] = (
-    (UP, _up), (STATE, _state), (MAINTENANCE, _maintenance), (LAST_SUCCESS, _last_success),
-    (PROBES, _probes), (DURATION, _duration), (PHASES, _phases), (HTTP_STATUS, _http_status),
-    (CERT_EXPIRY, _sticky(CERT_EXPIRY, Fact.CERT_EXPIRY)),
-    (CLOCK_SKEW, _sticky(CLOCK_SKEW, Fact.CLOCK_SKEW)),
-    (RATE_LIMIT, _sticky(RATE_LIMIT, Fact.RATE_LIMIT_USED_RATIO)),
-    (WS_CONNECTED, _ws_connected), (WS_MESSAGES, _ws_messages), (WS_AGE, _ws_age),
-    (WS_LAG, _ws_lag), (WS_RECONNECTS, _ws_reconnects),
-    (PRICE, _market_venue(PRICE, lambda m: m.prices)),
-    (DEVIATION, _market_venue(DEVIATION, lambda m: m.deviations)),
-    (HEAD, _chain_number(HEAD, Fact.HEAD)),
-    (LAG_BLOCKS, _chain_number(LAG_BLOCKS, Fact.LAG_BLOCKS)),
-    (HEAD_AGE, _chain_number(HEAD_AGE, Fact.HEAD_AGE)), (REWINDS, _rewinds),
-    (INDICATOR, _indicator), (COMPONENT_UP, _components), (INCIDENTS, _incidents),
+# Which targets can have lines in a family: a scrape picks them out once per group, so the
+# families most targets lack (streams, chains, prices, status pages) cost nothing for them.
+Group = Callable[[TargetMetrics], object]
+
+
+def every_target(m: TargetMetrics) -> bool:
+    return True
+
+
+def has_sticky(m: TargetMetrics) -> object:
+    return m.sticky
+
+
+def has_stream(m: TargetMetrics) -> object:
+    return m.stream
+
+
+def has_prices(m: TargetMetrics) -> object:
+    return m.prices or m.deviations
+
+
+def on_a_chain(m: TargetMetrics) -> object:
+    return m.chain
+
+
+def is_a_page(m: TargetMetrics) -> object:
+    return m.indicator is not None or m.components_up or m.open_incidents is not None
+
+
+TARGET_LINES: tuple[tuple[Family, Group, FamilyLines], ...] = (
+    (UP, every_target, _up), (STATE, every_target, _state),
+    (MAINTENANCE, every_target, _maintenance), (LAST_SUCCESS, every_target, _last_success),
+    (PROBES, every_target, _probes), (DURATION, every_target, _duration),
+    (PHASES, every_target, _phases), (HTTP_STATUS, every_target, _http_status),
+    (CERT_EXPIRY, has_sticky, _sticky(CERT_EXPIRY, Fact.CERT_EXPIRY)),
+    (CLOCK_SKEW, has_sticky, _sticky(CLOCK_SKEW, Fact.CLOCK_SKEW)),
+    (RATE_LIMIT, has_sticky, _sticky(RATE_LIMIT, Fact.RATE_LIMIT_USED_RATIO)),
+    (WS_CONNECTED, has_stream, _ws_connected), (WS_MESSAGES, has_stream, _ws_messages),
+    (WS_AGE, has_stream, _ws_age), (WS_LAG, has_stream, _ws_lag),
+    (WS_RECONNECTS, has_stream, _ws_reconnects),
+    (PRICE, has_prices, _market_venue(PRICE, lambda m: m.prices)),
+    (DEVIATION, has_prices, _market_venue(DEVIATION, lambda m: m.deviations)),
+    (HEAD, on_a_chain, _chain_number(HEAD, Fact.HEAD)),
+    (LAG_BLOCKS, on_a_chain, _chain_number(LAG_BLOCKS, Fact.LAG_BLOCKS)),
+    (HEAD_AGE, on_a_chain, _chain_number(HEAD_AGE, Fact.HEAD_AGE)), (REWINDS, on_a_chain, _rewinds),
+    (INDICATOR, is_a_page, _indicator), (COMPONENT_UP, is_a_page, _components),
+    (INCIDENTS, is_a_page, _incidents),
 )
 
 
@@ -422,10 +470,14 @@ class Exposition:
         return b"".join(self._pieces(SLICE))
 
     def _pieces(self, slice_size: int) -> Iterator[bytes]:
-        views = [(_label_set(view.metrics), view.metrics, view.health)
+        every = [(_label_set(view.metrics), view.metrics, view.health)
                  for view in self._targets()]
-        for family, lines in TARGET_LINES:
+        groups: dict[Group, list[tuple[LabelSet, TargetMetrics, Health]]] = {every_target: every}
+        for family, group, lines in TARGET_LINES:
             yield family.header_bytes
+            views = groups.get(group)
+            if views is None:
+                views = groups[group] = [view for view in every if group(view[1])]
             for start in range(0, len(views), slice_size):
                 text = "".join([lines(labels, m, health)
                                 for labels, m, health in views[start:start + slice_size]])
