@@ -111,6 +111,7 @@ class _Timeline:
     _request_sent: float | None = None
     _first_byte_at: float | None = None  # of the current connection's response
     _last_byte_at: float | None = None
+    _transport_up_at: float | None = None
 
     def _add(self, phase: Phase, seconds: float) -> None:
         self.phases[phase.value] = self.phases.get(phase.value, 0.0) + max(seconds, 0.0)
@@ -122,7 +123,7 @@ class _Timeline:
         # A redirect hop starts over: what counts is the state of the current connection.
         self.connected = False
         self.headers_at = self._tls_started = self._tls_object = self.peer_cert = None
-        self._first_byte_at = self._last_byte_at = None
+        self._first_byte_at = self._last_byte_at = self._transport_up_at = None
 
     def dns_started(self) -> None:
         self.resolving = True
@@ -140,8 +141,12 @@ class _Timeline:
     def handshaking(self) -> bool:
         return self._tls_started is not None and not self.connected
 
+    def transport_up(self, at: float) -> None:
+        """The connection (and its TLS handshake) is up (called from its protocol)."""
+        self._transport_up_at = at
+
     def connect_ended(self) -> None:
-        now = time.perf_counter()
+        now = self._transport_up_at if self._transport_up_at is not None else time.perf_counter()
         dns = self.phases.get(Phase.DNS.value, 0.0) - self._dns_before_connect
         tcp_done = now
         if self._tls_started is not None:
@@ -180,7 +185,13 @@ class _Timeline:
 
     @property
     def latency(self) -> float | None:
-        return None if self.finished_at is None else self.finished_at - self.started
+        """The sum of the phases, each timed from our action to the socket's answer: the
+        time the daemon itself takes between phases (a busy event loop resuming the probe)
+        is not the target's and is left out."""
+        if self.finished_at is None:
+            return None
+        measured = sum(self.phases.values())
+        return measured if measured > 0 else self.finished_at - self.started
 
 
 # The timeline of the probe running in the current task; read by trace hooks and the TLS
@@ -245,8 +256,8 @@ def _hook(action: Callable[[_Timeline], None]) -> TraceHook:
 
 
 class _StampedResponseHandler(ResponseHandler):
-    """Notes on the probe's timeline when response bytes come off the socket, in the I/O
-    callback itself.
+    """Notes on the probe's timeline when the connection came up and when response bytes
+    come off the socket, in the I/O callbacks themselves.
 
     Under load the task reading a response resumes a while after its bytes arrived (other
     probes' callbacks run first); that wait is the daemon's, not the server's, and must not
@@ -257,6 +268,11 @@ class _StampedResponseHandler(ResponseHandler):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.timeline = _TIMELINE.get()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.timeline is not None:
+            self.timeline.transport_up(time.perf_counter())
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self.timeline is not None:
