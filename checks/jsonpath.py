@@ -34,6 +34,7 @@ MISSING: Final = _Missing.MISSING
 """What `resolve` returns when the path does not exist."""
 
 MAX_SHOWN = 80  # longest value quoted in a failure text
+MAX_INTEGER_TEXT = 310  # digits read exactly as an int; past a float's range anyway
 
 _COMPARISON = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*(.*?)\s*$", re.DOTALL)
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -89,7 +90,8 @@ def check(document: Any, path: str, expected: Any) -> str | None:
 
 
 def to_number(value: Any) -> int | float | None:
-    """A JSON number or numeric string as a number; None for anything else."""
+    """A JSON number or numeric string as a number; None for anything else, including a
+    numeric string beyond a float's range (int() refuses more than MAX_INTEGER_TEXT digits)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -98,7 +100,10 @@ def to_number(value: Any) -> int | float | None:
         return value if math.isfinite(value) else None
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         text = value.strip()
-        return int(text) if _INTEGER.match(text) else float(text)
+        if _INTEGER.match(text) and len(text) <= MAX_INTEGER_TEXT:
+            return int(text)
+        number = float(text)
+        return number if math.isfinite(number) else None
     return None
 
 
@@ -108,7 +113,7 @@ def _compare(path: str, actual: Any, op: str, operand_text: str) -> str | None:
     if number is not None:
         actual_number = to_number(actual)
         if actual_number is None:
-            return f"{path}: expected a number {wanted}, got {_show(actual)}"
+            return f"{path}: expected a number {_truncate(wanted)}, got {_show(actual)}"
         return None if _OPERATORS[op](actual_number, number) else _mismatch(path, wanted, actual)
     if operand_text in _LITERALS and op in ("==", "!="):
         equal = _plain_equal(_LITERALS[operand_text], actual)
@@ -117,7 +122,7 @@ def _compare(path: str, actual: Any, op: str, operand_text: str) -> str | None:
     if not isinstance(actual, str):
         if op == "!=":
             return None
-        return f"{path}: expected text {wanted}, got {_show(actual)}"
+        return f"{path}: expected text {_truncate(wanted)}, got {_show(actual)}"
     return None if _OPERATORS[op](actual, text) else _mismatch(path, wanted, actual)
 
 

@@ -53,6 +53,7 @@ from websockets.exceptions import (
 )
 from websockets.frames import CLOSE_CODE_EXPLANATIONS, DATA_OPCODES, Close, CloseCode, Frame
 from websockets.protocol import Event
+from websockets.protocol import State as ProtocolState
 from websockets.uri import parse_uri
 
 from checks.errors import classify_exception
@@ -130,6 +131,7 @@ EventCallback = Callable[[StreamEvent], None]
 CLOSE_TIMEOUT = 0.5  # seconds to wait for the server's close frame before dropping the socket
 MAX_QUEUE = 16  # frames the library buffers before it stops reading (memory: x max_message)
 YIELD_EVERY = 64  # frames handled between forced yields, so a flood cannot starve the loop
+READ_SLICE = 4 * 1024  # bytes of a socket read parsed per turn of the event loop
 STALE_CLOSE_FACTOR = 2.0  # silent for this many times stale_after: reconnect
 HEALTHY_AFTER_CAP = 30.0
 MAX_CHANNELS = 1024  # channels tracked for sequence gaps per connection
@@ -138,6 +140,9 @@ MAX_DETAIL = 300
 MAX_VENUE_TEXT = 120  # longest close reason or venue error text quoted
 LOG_EVERY = 60.0  # seconds between debug logs of misbehaving protocol code
 NOT_CONNECTED_YET = "not connected yet"
+# The reason a probe gives for a connection that ended (or is ending) this way; else ERROR.
+_DISCONNECT_REASONS = {DisconnectReason.STALE: Reason.STALE,
+                       DisconnectReason.KEEPALIVE_TIMEOUT: Reason.TIMEOUT}
 
 Verdict = tuple[Reason, str]
 Disconnect = tuple[DisconnectReason, str]
@@ -183,29 +188,119 @@ _DIAL: ContextVar[_Dial | None] = ContextVar("outagemon_stream_dial", default=No
 
 
 class _StampedConnection(ClientConnection):
-    """Notes the wall time at which each complete data message comes off the socket.
+    """Notes the wall time at which each complete data message comes off the socket, and
+    parses what arrives at most READ_SLICE bytes per turn of the event loop.
 
     The reader may get to a message later (other tasks run first, earlier messages wait in
     the queue); event lag is measured from this stamp instead. Stamps and messages pair up
     in order: the library delivers every complete message exactly once, in order.
+
+    One socket read hands over up to 256 KiB: thousands of small frames from a flooding
+    server, whose parsing in one callback would hold the event loop (and so every other
+    target's schedule) for tens of milliseconds. The rest of a read waits in a backlog as
+    bytes, parsed one slice per turn while the library's message queue has room, and reading
+    stays paused while it waits, so the backlog never holds more than one read and only a
+    slice's worth of parsed messages is alive at once (a flood of long-lived objects would
+    make the garbage collector's full collections frequent and slow). Messages keep the
+    stamp of the read they came in.
     """
 
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
         super().__init__(protocol, **kwargs)
         self.dial = _DIAL.get() or _Dial(time.time)
         self.arrivals: deque[float] = deque()
+        self._backlog: deque[tuple[float, bytes, int]] = deque()  # (read at, bytes, parsed)
+        self._read_at: float | None = None  # of the bytes being parsed now
+        self._feeding: asyncio.Handle | None = None
+        self._queue_full = False
+        self._hang_up: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.dial.transport_up = True
+        # The library pauses reading while its message queue is full; so do we while a
+        # backlog waits: reading resumes when neither holds it.
+        self.recv_messages.pause = self._on_queue_full
+        self.recv_messages.resume = self._on_queue_drained
+
+    def data_received(self, data: bytes) -> None:
+        self._backlog.append((self.dial.wall(), data, 0))
+        if self._feeding is None and not self._queue_full:
+            self._feed()
+
+    def eof_received(self) -> None:
+        self._parse_backlog()
+        super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._parse_backlog()
+        if self._hang_up is not None:
+            self._hang_up.cancel()
+        super().connection_lost(exc)
 
     def process_event(self, event: Event) -> None:
         if isinstance(event, Frame) and event.fin and event.opcode in DATA_OPCODES:
-            self.arrivals.append(self.dial.wall())
+            self.arrivals.append(self._read_at if self._read_at is not None
+                                 else self.dial.wall())
         super().process_event(event)
 
     def arrival_of_next(self) -> float:
         return self.arrivals.popleft() if self.arrivals else self.dial.wall()
+
+    def _feed(self) -> None:
+        self._feeding = None
+        if self._backlog and not self._queue_full:
+            self._parse_slice()
+        if self._backlog and not self._queue_full:
+            self._feeding = asyncio.get_running_loop().call_soon(self._feed)
+        self._apply_flow_control()
+
+    def _parse_slice(self) -> None:
+        read_at, data, parsed = self._backlog.popleft()
+        end = parsed + READ_SLICE
+        if end < len(data):
+            self._backlog.appendleft((read_at, data, end))
+        self._read_at = read_at
+        try:
+            super().data_received(data[parsed:end] if parsed or end < len(data) else data)
+        finally:
+            self._read_at = None
+        self._limit_closing()
+
+    def _limit_closing(self) -> None:
+        # Once the closing handshake started, or the library failed the connection (a frame
+        # over max_size), it waits for the server to end the TCP connection; but only a send
+        # enforces close_timeout. A server that never hangs up, silent or streaming, would
+        # keep a dead connection open: it gets close_timeout, then the socket is dropped.
+        if self._hang_up is None and self.protocol.close_expected():
+            timeout = self.close_timeout if self.close_timeout is not None else CLOSE_TIMEOUT
+            self._hang_up = asyncio.get_running_loop().call_later(timeout, self.transport.abort)
+
+    def _parse_backlog(self) -> None:
+        """Everything still waiting, now: the connection is ending."""
+        if self._feeding is not None:
+            self._feeding.cancel()
+            self._feeding = None
+        while self._backlog:
+            self._parse_slice()
+
+    def _on_queue_full(self) -> None:
+        self._queue_full = True
+        self._apply_flow_control()
+
+    def _on_queue_drained(self) -> None:
+        self._queue_full = False
+        if self._backlog and self._feeding is None:
+            self._feeding = asyncio.get_running_loop().call_soon(self._feed)
+        self._apply_flow_control()
+
+    def _apply_flow_control(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self._queue_full or self._backlog:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
 
 
 @dataclass
@@ -221,10 +316,24 @@ class _Session:
     venue_error: str = ""
     sequences: dict[str, int] = field(default_factory=dict)
     verdict: Disconnect | None = None  # set when we close the connection ourselves
+    connection: ClientConnection | None = None
 
     @property
     def silent_since(self) -> float:
         return self.last_data_at if self.last_data_at is not None else self.subscribed_at
+
+    def ending(self, max_message: int) -> Disconnect | None:
+        """Why the connection is closing, once it is (our own verdict, else the close frames
+        so far); None while it is open. A failed connection (a frame over max_message) waits
+        up to CLOSE_TIMEOUT for the server to hang up: it is not healthy meanwhile."""
+        if self.verdict is not None:
+            return self.verdict
+        protocol = self.connection.protocol if self.connection is not None else None
+        if protocol is None or protocol.state is ProtocolState.OPEN:
+            return None
+        closed = ConnectionClosed(protocol.close_rcvd, protocol.close_sent,
+                                  protocol.close_rcvd_then_sent)
+        return disconnect_verdict(closed, max_message)
 
     def sequence_gap(self, channel: str, sequence: int) -> int:
         previous = self.sequences.get(channel)
@@ -383,6 +492,10 @@ class StreamWatcher:
         session = self._session
         if session is None:
             return self._failure
+        ending = session.ending(self._max_message)
+        if ending is not None:
+            why, detail = ending
+            return _DISCONNECT_REASONS.get(why, Reason.ERROR), f"closing: {detail}"
         silence = now - session.silent_since
         if silence >= self._stale_after:
             if session.last_data_at is None:
@@ -421,7 +534,8 @@ class StreamWatcher:
         if ws is None:
             return False
         now = self._clock.monotonic()
-        session = _Session(opened_at=now, subscribed_at=now, keepalive=self._protocol.keepalive)
+        session = _Session(opened_at=now, subscribed_at=now, keepalive=self._protocol.keepalive,
+                           connection=ws)
         self._session = session
         self._attempted.set()
         try:
@@ -473,8 +587,7 @@ class StreamWatcher:
 
     def _disconnected(self, why: DisconnectReason, detail: str) -> None:
         self._reconnects[why.value] += 1
-        reason = {DisconnectReason.STALE: Reason.STALE,
-                  DisconnectReason.KEEPALIVE_TIMEOUT: Reason.TIMEOUT}.get(why, Reason.ERROR)
+        reason = _DISCONNECT_REASONS.get(why, Reason.ERROR)
         self._failure = (reason, f"disconnected: {detail}")
         log.info("stream disconnected", target=self.name, why=why.value, detail=scrub(detail))
 

@@ -45,6 +45,7 @@ from monitor.settings import Config
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_ALIAS_EXPANSION = 10_000
 MAX_DEPTH = 64
+MAX_MESSAGE = 400  # characters of one issue's message; the middle of a longer one is cut
 CONFIG_ENV_VAR = "OUTAGEMON_CONFIG"
 EXIT_INVALID = 2
 
@@ -68,6 +69,12 @@ class ConfigIssue:
     line: int | None
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        # A message may quote the value it is about, and a value may be megabytes long.
+        if len(self.message) > MAX_MESSAGE:
+            head, tail = self.message[: MAX_MESSAGE * 2 // 3], self.message[-MAX_MESSAGE // 4 :]
+            object.__setattr__(self, "message", f"{head} … {tail}")
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
@@ -111,15 +118,17 @@ def load_config_text(
 def validate_command(
     path: str | os.PathLike[str] | None = None, out: TextIO | None = None
 ) -> int:
-    """`outagemon validate`: print every issue and return 2, or a summary and 0."""
-    out = out or sys.stdout
+    """`outagemon validate`: print every issue and return 2, or a summary and 0.
+
+    Both go to `out` when given; otherwise issues go to stderr (as `run` prints them) and
+    the summary to stdout."""
     try:
         config = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
-            print(issue, file=out)
+            print(issue, file=out or sys.stderr)
         return EXIT_INVALID
-    print(f"config OK: {len(config.targets)} targets", file=out)
+    print(f"config OK: {len(config.targets)} targets", file=out or sys.stdout)
     return 0
 
 
@@ -177,6 +186,9 @@ class _Builder:
     problems: list[tuple[int | None, Path, str]] = field(default_factory=list)
     lines: dict[Path, int] = field(default_factory=dict)
     from_env: set[Path] = field(default_factory=set)  # paths whose value has a ${VAR}
+    # what came from the environment, and the values it became part of: never shown, whatever
+    # message (a union's unknown tag, a constructor's complaint) happens to quote it
+    env_texts: set[str] = field(default_factory=set)
     # values that could not be read: validation errors about them would only be noise
     placeholders: set[Path] = field(default_factory=set)
     seen_nodes: set[int] = field(default_factory=set)
@@ -201,7 +213,7 @@ class _Builder:
 
     def issues(self, data: Any) -> list[ConfigIssue]:
         return [
-            ConfigIssue(self.file, line, _format_path(path, data), message)
+            ConfigIssue(self.file, line, _format_path(path, data), self._without_env(message))
             for line, path, message in self.problems
         ]
 
@@ -313,6 +325,7 @@ class _Builder:
         if text == node.value:
             return node
         self.from_env.add(path)
+        self.env_texts.add(text)
         tag = node.tag
         # Re-resolve only a plain scalar (style None, or "" from libyaml) whose tag was
         # resolved implicitly rather than given (!!str).
@@ -344,6 +357,7 @@ class _Builder:
                 f"environment variable {name} is not set (use ${{{name}:-default}} for a default)"
             )
             return ""
+        self.env_texts.add(value)
         return value
 
     def translate(self, exc: ValidationError, data: dict[str, Any]) -> list[ConfigIssue]:
@@ -352,7 +366,7 @@ class _Builder:
             path = _data_path(error["loc"], data)
             if any(path[:end] in self.placeholders for end in range(len(path) + 1)):
                 continue
-            message = scrub(self._masked(_message(error), error, path))
+            message = scrub(self._without_env(self._masked(_message(error), error, path)))
             issues.append(
                 ConfigIssue(self.file, self._line_of(path), _format_path(path, data), message)
             )
@@ -363,15 +377,25 @@ class _Builder:
         sensitive = path in self.from_env or any(key in SENSITIVE_KEYS for key in path)
         if not (sensitive and isinstance(value, str) and value):
             return message
-        message = message.replace(repr(value), MASK)
-        # A very short value would also match inside ordinary words of the message.
-        return message.replace(value, MASK) if len(value) >= 4 else message
+        return _mask(message, value)
+
+    def _without_env(self, message: str) -> str:
+        for text in sorted(self.env_texts, key=len, reverse=True):  # a whole before its parts
+            if text:
+                message = _mask(message, text)
+        return message
 
     def _line_of(self, path: Path) -> int | None:
         for end in range(len(path), -1, -1):
             if path[:end] in self.lines:
                 return self.lines[path[:end]]
         return None
+
+
+def _mask(message: str, value: str) -> str:
+    message = message.replace(repr(value), MASK)
+    # A very short value would also match inside ordinary words of the message.
+    return message.replace(value, MASK) if len(value) >= 4 else message
 
 
 def _line(node: yaml.Node) -> int:
@@ -404,14 +428,14 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> Path:
     """pydantic's loc without the tags it inserts for union members, following the data."""
     path: list[str | int] = []
     node = data
+    tagged = None  # the mapping whose union tag was skipped
     for element in loc:
         if isinstance(node, dict):
-            if element in node:
-                node = node[element]
-            elif element == node.get("kind"):
+            # The tag first: the exchange kind also has a key named `exchange`.
+            if node is not tagged and element == node.get("kind"):
+                tagged = node
                 continue  # discriminated union: ('targets', 1, 'http', 'url')
-            else:
-                node = None  # a missing key
+            node = node.get(element)  # None: a missing key
             path.append(element)
         elif isinstance(node, list) and isinstance(element, int) and element < len(node):
             node = node[element]

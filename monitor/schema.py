@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
@@ -42,6 +43,8 @@ def parse_duration(value: Any) -> float:
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d)")
+    if not math.isfinite(total):  # so many digits that they overflow a float
+        raise ValueError(f"duration {value!r} is too long")
     return total
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import AwareDatetime, BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
@@ -96,16 +97,35 @@ def _timestamp_input(value: Any) -> Any:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_input)]
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+_CRON_CHECKED_FROM = 1_767_225_600.0  # 2026-01-01: a window must have started before some date
 
 
-def _check_cron(value: str | None) -> str | None:
+def _check_cron(value: Any) -> str | None:
+    # A BeforeValidator sees the raw YAML value: anything but a ValueError from here would
+    # escape pydantic and crash the loader.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("a cron expression is a string such as \"0 2 * * SUN\"")
     if value is not None:
         fields = value.split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise ValueError(
                 f"invalid cron {value!r}: use 5 fields (minute hour day month weekday)"
             )
+        # croniter is what reads it at run time: what it refuses (a minute of 61, a step of
+        # 0) or never matches (February 30th) must not get past loading.
+        try:
+            croniter(value, _CRON_CHECKED_FROM).get_prev(float)
+        except CroniterBadDateError:
+            raise ValueError(f"invalid cron {value!r}: it matches no date") from None
+        except (CroniterError, ValueError) as exc:
+            raise ValueError(f"invalid cron {value!r}: {_first_line(exc)}") from None
     return value
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 class MaintenanceWindow(Strict):

@@ -54,6 +54,8 @@ from checks.exchanges.parsing import (
     millis_to_seconds,
     newest_trade,
     price,
+    short,
+    shown,
 )
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
@@ -92,7 +94,7 @@ class BitgetAdapter(VenueAdapter):
 
     def parse_time(self, body: Any) -> float:
         if body["code"] != OK_CODE:
-            raise ValueError(f"code {body['code']!r:.20} is not {OK_CODE}")
+            raise ValueError(f"code {shown(body['code'], 20)} is not {OK_CODE}")
         data = body["data"]
         if not isinstance(data, dict):
             raise TypeError("data is not an object")
@@ -105,7 +107,7 @@ class BitgetAdapter(VenueAdapter):
         if code == OK_CODE:
             return None
         message = body.get("msg")
-        detail = f"code {code!s:.20}: {message if isinstance(message, str) else ''}"[:200]
+        detail = f"code {short(code, 20)}: {message if isinstance(message, str) else ''}"[:200]
         if not isinstance(code, str):
             return Reason.INVALID_RESPONSE, detail
         if http_status == 429:
@@ -139,7 +141,7 @@ class BitgetAdapter(VenueAdapter):
         event = message.get("event")
         if event == "error":
             code, text = message.get("code"), message.get("msg")
-            detail = f"error {code!s:.20}: {text if isinstance(text, str) else ''}"
+            detail = f"error {short(code, 20)}: {text if isinstance(text, str) else ''}"
             return StreamEvent(EventKind.ERROR, detail=detail[:200])
         if event == "subscribe" and message.get("arg") == self.arg:
             return StreamEvent(EventKind.ACK, channel=self._channel)

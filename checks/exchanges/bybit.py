@@ -62,6 +62,8 @@ from checks.exchanges.parsing import (
     nanos_to_seconds,
     newest_trade,
     price,
+    short,
+    shown,
 )
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
@@ -134,7 +136,7 @@ class BybitAdapter(VenueAdapter):
         if code == 0 and not isinstance(code, bool):
             return None
         message = body.get("retMsg")
-        detail = f"retCode {code!r:.20}: {message if isinstance(message, str) else ''}"[:200]
+        detail = f"retCode {shown(code, 20)}: {message if isinstance(message, str) else ''}"[:200]
         if isinstance(code, int) and not isinstance(code, bool):
             return RET_CODES.get(code) or unknown_code_reason(http_status), detail
         return Reason.INVALID_RESPONSE, detail
@@ -168,7 +170,7 @@ class BybitAdapter(VenueAdapter):
         if message.get("success") is False:
             reason = message.get("ret_msg")
             text = reason if isinstance(reason, str) else "request failed"
-            return StreamEvent(EventKind.ERROR, detail=f"{op!s:.20} failed: {text}"[:200])
+            return StreamEvent(EventKind.ERROR, detail=f"{short(op, 20)} failed: {text}"[:200])
         if op == "subscribe" and message.get("success") is True:
             return StreamEvent(EventKind.ACK, channel=self.topic)
         return StreamEvent.ignore()

@@ -157,7 +157,8 @@ class KrakenAdapter(VenueAdapter):
         if method is not None:
             if message.get("success") is False or "error" in message:
                 error = message.get("error") or "request failed"
-                return StreamEvent(EventKind.ERROR, detail=short(f"{method}: {error}"))
+                detail = short(f"{short(method)}: {short(error)}")
+                return StreamEvent(EventKind.ERROR, detail=detail)
             if method == "pong":
                 return StreamEvent(EventKind.PONG)
             if method == "subscribe" and message.get("success") is True:
@@ -200,4 +201,4 @@ class KrakenAdapter(VenueAdapter):
         system = data[0]["system"]
         if system == "online":
             return StreamEvent(EventKind.IGNORE, detail="trading engine online")
-        return StreamEvent(EventKind.ERROR, detail=short(f"trading engine status {system}"))
+        return StreamEvent(EventKind.ERROR, detail=f"trading engine status {short(system)}")

@@ -65,11 +65,13 @@ from checks.exchanges.parsing import (
     millis_to_seconds,
     nanos_to_seconds,
     price,
+    short,
+    shown,
 )
 from checks.http import read_capped
 from checks.stream import EventKind, Keepalive, StreamEvent
 from monitor.observation import Reason
-from monitor.redact import SECRETS
+from monitor.redact import SECRETS, url_secret_fragments
 
 OK_CODE = "200000"
 BULLET_PATH = "/api/v1/bullet-public"
@@ -119,7 +121,7 @@ class KucoinAdapter(VenueAdapter):
 
     def _data(self, body: Any) -> Any:
         if body["code"] != OK_CODE:
-            raise ValueError(f"code {body['code']!r:.20} is not {OK_CODE}")
+            raise ValueError(f"code {shown(body['code'], 20)} is not {OK_CODE}")
         return body["data"]
 
     def parse_time(self, body: Any) -> float:
@@ -129,7 +131,7 @@ class KucoinAdapter(VenueAdapter):
         data = self._data(body)
         status = data["status"]
         if not isinstance(status, str) or status not in MAINTENANCE_STATUSES:
-            raise ValueError(f"unknown service status {status!r:.40}")
+            raise ValueError(f"unknown service status {shown(status, 40)}")
         message = data.get("msg")
         detail = f"{status}: {message}" if isinstance(message, str) and message else status
         return VenueStatus(maintenance=MAINTENANCE_STATUSES[status], detail=detail[:200])
@@ -141,7 +143,7 @@ class KucoinAdapter(VenueAdapter):
         if code == OK_CODE:
             return None
         message = body.get("msg")
-        detail = f"code {code!s:.20}: {message if isinstance(message, str) else ''}"[:200]
+        detail = f"code {short(code, 20)}: {message if isinstance(message, str) else ''}"[:200]
         if isinstance(code, str):
             return CODES.get(code) or unknown_code_reason(http_status), detail
         return Reason.INVALID_RESPONSE, detail
@@ -163,7 +165,7 @@ class KucoinAdapter(VenueAdapter):
         token = data["token"]
         if not isinstance(token, str) or not token:
             raise ValueError("bullet token missing")
-        SECRETS.add([token])
+        SECRETS.renew(self, [token])  # one per connection: renewed, never piled up
         servers = data["instanceServers"]
         if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
             raise ValueError("bullet has no instance server")
@@ -175,7 +177,7 @@ class KucoinAdapter(VenueAdapter):
         timeout = _ping_seconds(server["pingTimeout"], "pingTimeout")
         separator = "&" if "?" in base else "?"
         url = f"{base}{separator}token={quote(token, safe='')}&connectId={uuid.uuid4().hex}"
-        SECRETS.add_url(url)
+        SECRETS.renew(self, [token, *url_secret_fragments(url)])
         self.keepalive = Keepalive(interval=interval, frame=PING_FRAME, timeout=timeout)
         return url
 
@@ -230,7 +232,7 @@ class KucoinAdapter(VenueAdapter):
         if kind == "error":
             code, data = message.get("code"), message.get("data")
             text = data if isinstance(data, str) else ""
-            return StreamEvent(EventKind.ERROR, detail=f"error {code!s:.20}: {text}"[:200])
+            return StreamEvent(EventKind.ERROR, detail=f"error {short(code, 20)}: {text}"[:200])
         return StreamEvent.ignore()
 
     def _match(self, message: dict[str, Any]) -> StreamEvent:

@@ -173,7 +173,7 @@ class OkxAdapter(VenueAdapter):
         if event == "subscribe":
             return StreamEvent(EventKind.ACK)
         if event in ("error", "notice"):
-            text = short(f"{message.get('code', '')}: {message.get('msg', '')}")
+            text = short(f"{short(message.get('code', ''))}: {short(message.get('msg', ''))}")
             return StreamEvent(EventKind.ERROR, detail=f"venue {event} {text}")
         if event is not None:
             return StreamEvent.ignore()

@@ -6,7 +6,9 @@ shape; an adapter turns that into `invalid_response` (REST) or a malformed-frame
 
 from __future__ import annotations
 
+import functools
 import re
+import reprlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +21,7 @@ MAX_DETAIL = 160  # characters of venue text kept in a detail
 MAX_NUMBER_TEXT = 64  # characters of a decimal string read as a price
 MAX_DIGITS = 20  # digits of an integer sent as text (2**64 has 20)
 MAX_FRACTION_DIGITS = 12  # digits of an RFC 3339 seconds fraction
+MAX_SHOWN_LEVELS = 6  # nesting shown of a list or object quoted in a detail
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -31,8 +34,25 @@ class FrameError(ValueError):
 
 
 def short(text: object, limit: int = MAX_DETAIL) -> str:
-    """Untrusted venue text as one line of at most `limit` characters."""
-    return " ".join(str(text).split())[:limit]
+    """Untrusted venue text as one line of at most `limit` characters. A list or object is
+    shown only MAX_SHOWN_LEVELS deep: str() of one nested near orjson's limit (1024 levels)
+    would exceed Python's recursion limit."""
+    shown = text if isinstance(text, str) else _shown_repr(limit).repr(text)
+    return " ".join(shown.split())[:limit]
+
+
+def shown(value: object, limit: int = MAX_DETAIL) -> str:
+    """repr() of untrusted venue data, at most `limit` characters and MAX_SHOWN_LEVELS deep."""
+    return _shown_repr(limit).repr(value)[:limit]
+
+
+@functools.cache
+def _shown_repr(limit: int) -> reprlib.Repr:
+    shown = reprlib.Repr()
+    shown.maxlevel = MAX_SHOWN_LEVELS
+    shown.maxstring = shown.maxother = limit
+    shown.maxdict = shown.maxlist = limit // 2
+    return shown
 
 
 def is_int(value: object) -> TypeGuard[int]:

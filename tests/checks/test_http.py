@@ -142,7 +142,7 @@ async def test_latency_ends_when_the_answer_arrived_not_when_a_busy_loop_got_to_
 
     async def read_then_busy(*args: Any) -> Any:
         body = await original(*args)
-        time.sleep(0.3)  # the event loop is busy elsewhere: nothing else runs
+        time.sleep(0.3)  # noqa: ASYNC251 - on purpose: the event loop is busy, nothing runs
         return body
 
     monkeypatch.setattr(http_check, "read_capped", read_then_busy)

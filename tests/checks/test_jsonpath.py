@@ -173,7 +173,17 @@ def test_first_failure_reports_the_first_in_order() -> None:
         ("", None),
         (None, None),
         ([1], None),
+        ("9" * 300, 10**300 - 1),  # exact while it is within a float's range
+        ("9" * 100_000, None),  # past int()'s digit limit and a float's range
+        ("-" + "9" * 5000, None),
+        ("1e999", None),
     ],
 )
 def test_to_number(value: Any, number: float | None) -> None:
     assert to_number(value) == number
+
+
+def test_a_huge_numeric_string_fails_the_comparison_instead_of_raising() -> None:
+    failure = check({"height": "9" * 100_000}, "height", "> 0")
+    assert failure is not None and failure.startswith('height: expected a number > 0, got "99')
+    assert len(failure) < 200

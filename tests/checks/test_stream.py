@@ -22,14 +22,23 @@ import orjson
 import pytest
 from aiohttp import ClientSession, web
 from websockets.asyncio.server import ServerConnection
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State as ProtocolState
+from websockets.uri import parse_uri
+from websockets.utils import accept_key
 
 from checks.stream import (
+    READ_SLICE,
     Backoff,
     EventKind,
     Keepalive,
     StreamEvent,
     StreamSnapshot,
     StreamWatcher,
+    _StampedConnection,
 )
 from monitor.clock import FakeClock, RealClock
 from monitor.observation import EVENT_LAG_BUCKETS, Reason
@@ -514,6 +523,36 @@ async def test_plain_oversized_message_is_an_error_disconnect(
     assert snap.detail == "disconnected: message larger than 1000 bytes"
 
 
+async def test_a_connection_failed_on_an_oversized_frame_is_not_ok_while_it_closes(
+    make_watcher: WatcherFactory
+) -> None:
+    async def oversized_then_silent(reader: asyncio.StreamReader,
+                                    writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                     + accept_key(key.decode()).encode() + b"\r\n\r\n")
+        writer.write(bytes([0x82, 126]) + (5000).to_bytes(2, "big"))  # then nothing more
+        await reader.read()  # never answers the client's close: it must time out
+
+    server = await asyncio.start_server(oversized_then_silent, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        watcher = await started(make_watcher(TinyProtocol(f"ws://127.0.0.1:{port}/",
+                                                          subscribe=()),
+                                             max_message=1000, reconnect_initial=5.0))
+        closing = await snapshot_when(
+            watcher, lambda s: s.stats.connected and s.reason is not Reason.OK)
+        assert (closing.reason, closing.detail) == (
+            Reason.ERROR, "closing: message larger than 1000 bytes")
+        assert closing.stats.connected and closing.stats.reconnects == {}
+        gone = await snapshot_when(watcher, lambda s: not s.stats.connected)
+        assert (gone.reason, gone.detail) == (
+            Reason.ERROR, "disconnected: message larger than 1000 bytes")
+
+
 async def test_malformed_frames_never_stop_the_watcher(
     venue: FakeWsVenue, make_watcher: WatcherFactory
 ) -> None:
@@ -678,3 +717,90 @@ async def test_protocol_bug_ends_the_connection_not_the_watcher(
     assert snap.stats.reconnects == {"error": 1}
     assert (snap.reason, snap.detail) == (Reason.ERROR, "internal error: KeyError('bug')")
     await venue.wait_connections(2)  # and it keeps trying
+
+
+# -- one socket read of a flood ---------------------------------------------------------------
+
+
+class ReadingTransport(asyncio.Transport):
+    """Just enough transport for a connection fed by hand: records pause and resume."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def open_connection(max_queue: int | None = None) -> tuple[_StampedConnection, ReadingTransport]:
+    """A client connection past its handshake, on a hand-fed transport."""
+    connection = _StampedConnection(
+        ClientProtocol(parse_uri("ws://127.0.0.1/"), state=ProtocolState.OPEN),
+        max_queue=max_queue)
+    transport = ReadingTransport()
+    connection.connection_made(transport)
+    connection.response = Response(101, "Switching Protocols", Headers())
+    return connection, transport
+
+
+async def test_a_read_full_of_small_frames_is_parsed_a_slice_per_loop_turn() -> None:
+    frame = Frame(Opcode.TEXT, b'{"n":1}').serialize(mask=False)
+    per_slice = READ_SLICE // len(frame)
+    total = 8 * per_slice
+    connection, transport = open_connection()
+
+    connection.data_received(frame * total)  # one read of a flooding server
+    assert len(connection.arrivals) <= per_slice + 1
+    assert transport.paused  # no more reads while a backlog waits
+    turns = 0
+    while len(connection.arrivals) < total:
+        assert turns < total, "the backlog is not being parsed"
+        await asyncio.sleep(0)  # one turn of the loop: other tasks and timers run here
+        turns += 1
+    assert 7 <= turns <= 9
+    assert not transport.paused
+    assert [await connection.recv() for _ in range(total)] == ['{"n":1}'] * total
+
+
+async def test_parsing_waits_while_the_message_queue_is_full() -> None:
+    frame = Frame(Opcode.TEXT, b'{"n":1}').serialize(mask=False)
+    total = 4 * (READ_SLICE // len(frame))
+    connection, transport = open_connection(max_queue=16)
+
+    connection.data_received(frame * total)
+    parsed = len(connection.arrivals)
+    assert 16 < parsed < total
+    for _ in range(5):
+        await asyncio.sleep(0)  # turns of the loop in which nobody takes a message
+    assert len(connection.arrivals) == parsed  # the rest waits as bytes, not as messages
+    assert transport.paused
+    assert [await connection.recv() for _ in range(total)] == ['{"n":1}'] * total
+    assert len(connection.arrivals) == total and not transport.paused
+
+
+async def test_the_end_of_the_stream_comes_after_the_backlog() -> None:
+    frame = Frame(Opcode.TEXT, b"x" * 100).serialize(mask=False)
+    closing = Frame(Opcode.CLOSE, Close(1001, "bye").serialize()).serialize(mask=False)
+    connection, _ = open_connection()
+    connection.data_received(frame * (3 * READ_SLICE // len(frame)) + closing)
+    connection.eof_received()  # before the backlog had its turns
+    assert connection.protocol.close_rcvd == Close(1001, "bye")

@@ -49,6 +49,7 @@ from checks.status.report import (
 
 DASHBOARD_URL = "https://health.aws.amazon.com/health/status"
 MAX_INCIDENT_COMPONENTS = 20
+MAX_CODE_DIGITS = 18  # a status code or a unix timestamp written as digits
 
 EVENT_IMPACT = {0: Indicator.NONE, 1: Indicator.MINOR, 2: Indicator.MINOR,
                 3: Indicator.MAJOR}
@@ -120,12 +121,17 @@ def region_of(event: dict[str, Any]) -> str:
 
 
 def _code(value: Any) -> int | None:
+    """A status code or timestamp: an integer, or a string of at most MAX_CODE_DIGITS ASCII
+    digits (str.isdigit() also takes '²', which int() refuses, and int() refuses more than
+    4300 digits); None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= MAX_CODE_DIGITS:
+            return int(text)
     return None
 
 

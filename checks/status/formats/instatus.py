@@ -17,7 +17,7 @@ PARTIALOUTAGE, MINOROUTAGE, MAJOROUTAGE, UNDERMAINTENANCE.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from checks.status.formats import (
@@ -46,6 +46,7 @@ IMPACTS = {
     "undermaintenance": Indicator.MAINTENANCE,
 }
 _SCOPES = ("all", "some", "one")
+MAX_DURATION_DIGITS = 9  # minutes: about 1900 years
 
 
 def parse(body: bytes, now: float | None = None) -> StatusReport:
@@ -95,17 +96,26 @@ def _incident(entry: dict[str, Any]) -> Incident:
 
 def _maintenance(entry: dict[str, Any]) -> Maintenance:
     start = parse_time(optional_text(entry.get("start")))
-    ends = None
-    duration = text(entry.get("duration")).strip()
-    if start is not None and duration.isdigit():
-        ends = start + timedelta(minutes=int(duration))
     return Maintenance(
         name=_name(entry),
         active=word(entry.get("status")) == "inprogress",
         starts_at=rfc3339(start),
-        ends_at=rfc3339(ends),
+        ends_at=rfc3339(_end(start, text(entry.get("duration")).strip())),
         url=optional_text(entry.get("url")),
     )
+
+
+def _end(start: datetime | None, minutes: str) -> datetime | None:
+    """`start` plus a duration in minutes (ASCII digits); None when either is unusable, or
+    the end would fall past the year 9999."""
+    if start is None or not (minutes.isascii() and minutes.isdigit()):
+        return None
+    if len(minutes) > MAX_DURATION_DIGITS:
+        return None
+    try:
+        return start + timedelta(minutes=int(minutes))
+    except OverflowError:
+        return None
 
 
 def _name(entry: dict[str, Any]) -> str:

@@ -47,6 +47,12 @@ def test_short(text: object, limit: int, expected: str) -> None:
     assert short(text, limit) == expected
 
 
+def test_short_quotes_nesting_near_the_parser_limit_shallowly() -> None:
+    nested = json_frame("[" * 1000 + "]" * 1000)  # orjson reads it; str() of it recurses
+    assert short(nested) == "[[[[[[[...]]]]]]]"
+    assert short({"msg": nested}, 20) == "{'msg': [[[[[[...]]]"
+
+
 # -- integers ------------------------------------------------------------------------------
 
 

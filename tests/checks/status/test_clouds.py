@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from checks.status.clouds import aws, azure, gcp
@@ -93,6 +94,14 @@ def test_aws_unknown_status_is_not_healthy() -> None:
     reason, detail, _ = judge(report, None)
     assert reason is Reason.DEGRADED
     assert "Simple Queue Service" in detail
+
+
+@pytest.mark.parametrize("status", ["9" * 5000, "²", "3" * 19, -1])
+def test_aws_unreadable_status_is_unknown_not_a_crash(status: object) -> None:
+    body = orjson.dumps([{"service": "ec2-us-east-1", "status": status,
+                          "event_log": [{"timestamp": status}, {"timestamp": "1700000000"}]}])
+    [incident] = aws.parse(body).incidents
+    assert incident.impact is Indicator.UNKNOWN
 
 
 def test_aws_missing_status_falls_back_to_log_then_unknown() -> None:

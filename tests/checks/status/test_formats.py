@@ -174,6 +174,15 @@ def test_instatus_maintenance_windows() -> None:
     assert report.components == {}  # the public summary lists none
 
 
+@pytest.mark.parametrize("minutes", ["9" * 30, "9" * 5000, "99999999999", "²", "-5", "1.5"])
+def test_instatus_maintenance_with_an_unusable_duration_has_no_end(minutes: str) -> None:
+    body = orjson.dumps({"page": {"status": "UNDERMAINTENANCE"}, "activeMaintenances": [
+        {"name": "m", "start": "2025-03-02T01:00:00Z", "duration": minutes,
+         "status": "INPROGRESS"}]})
+    [maintenance] = instatus.parse(body).maintenances
+    assert maintenance.starts_at == "2025-03-02T01:00:00Z" and maintenance.ends_at is None
+
+
 def test_instatus_unknown_values() -> None:
     report = parse("instatus", "unknown")
     assert report.indicator is Indicator.UNKNOWN
