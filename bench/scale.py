@@ -58,7 +58,7 @@ def world(venues: int, providers: int) -> Iterator[dict[str, Any]]:
             raise RuntimeError("bench.world exited before serving")
         yield json.loads(line)
     finally:
-        stop(proc)  # type: ignore[arg-type]
+        stop(proc)
 
 
 def config(http_urls: Sequence[str], streams: int, rpc: int, sim: dict[str, Any]) -> str:
