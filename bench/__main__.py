@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         delay_port = free_port()
         delay_proc = subprocess.Popen([sys.executable, "-m", "bench.delay", str(delay_port)])
         try:
-            wait_http(f"http://127.0.0.1:{delay_port}/switch", delay_proc)
+            wait_http(f"http://127.0.0.1:{delay_port}/switch/0", delay_proc)
             upstream = f"http://127.0.0.1:{delay_port}"
             with nginx.running(workdir) as ngx, blackbox.running(workdir) as bb:
                 urls = [ngx.url(i) for i in range(args.targets)]

@@ -1,9 +1,10 @@
 """Detection time: from turning a fault on to the firing webhook arriving.
 
-The detection target (`/switch` of bench.delay) is probed by outagemon every INTERVAL with
-TIMEOUT and FAILURE_THRESHOLD; its alerts go to a webhook receiver in the bench process. Each
-trial turns the fault on (503), waits for TargetDown firing, turns it off and waits for the
-resolution. The goal: interval x failure_threshold + timeout + 1 s.
+TRIALS detection targets (`/switch/N` of bench.delay) are probed by outagemon every INTERVAL
+with TIMEOUT and FAILURE_THRESHOLD; their alerts go to a webhook receiver in the bench
+process. Each trial takes the next target (one target failing over and over would rightly be
+judged flapping), turns its fault on (503), waits for its TargetDown firing, turns the fault
+off and waits for the resolution. The goal: interval x failure_threshold + timeout + 1 s.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from aiohttp import web
 
 from bench.proc import free_port
 
-TARGET = "detect"
+TARGET = "detect-"
+TRIALS = 5
 INTERVAL = 1.0
 TIMEOUT = 1.0
 FAILURE_THRESHOLD = 3
@@ -26,10 +28,11 @@ GROUP_WAIT_MS = 1  # the goal leaves out batching: group_wait is a setting (defa
 BOUND = INTERVAL * FAILURE_THRESHOLD + TIMEOUT + 1.0
 
 
-def target_line(switch_url: str) -> str:
-    return (f"  - {{name: {TARGET}, kind: http, url: '{switch_url}', interval: {INTERVAL:g}s, "
-            f"timeout: {TIMEOUT:g}s, alert: {{failure_threshold: {FAILURE_THRESHOLD}, "
-            f"success_threshold: {SUCCESS_THRESHOLD}}}}}")
+def target_lines(upstream: str) -> list[str]:
+    return [f"  - {{name: {TARGET}{n}, kind: http, url: '{upstream}/switch/{n}', "
+            f"interval: {INTERVAL:g}s, timeout: {TIMEOUT:g}s, alert: {{failure_threshold: "
+            f"{FAILURE_THRESHOLD}, success_threshold: {SUCCESS_THRESHOLD}}}}}"
+            for n in range(TRIALS)]
 
 
 def alerting_lines(hook_url: str) -> list[str]:
@@ -39,10 +42,10 @@ def alerting_lines(hook_url: str) -> list[str]:
 
 @dataclass
 class Receiver:
-    """Webhook receiver: when each (status, target) of TargetDown arrived (monotonic)."""
+    """Webhook receiver: when each TargetDown (status, target) arrived (monotonic)."""
 
     port: int = field(default_factory=free_port)
-    arrivals: list[tuple[float, str]] = field(default_factory=list)
+    arrivals: list[tuple[float, str, str]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
@@ -56,8 +59,9 @@ class Receiver:
             payload = await request.json()
             for alert in payload.get("alerts", []):
                 labels = alert.get("labels", {})
-                if labels.get("alertname") == "TargetDown" and labels.get("target") == TARGET:
-                    self.arrivals.append((now, alert["status"]))
+                target = str(labels.get("target", ""))
+                if labels.get("alertname") == "TargetDown" and target.startswith(TARGET):
+                    self.arrivals.append((now, alert["status"], target))
                     self.arrived.set()
             return web.Response(text="ok")
 
@@ -71,11 +75,12 @@ class Receiver:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def wait_for(self, status: str, after: float, timeout: float) -> float | None:
+    async def wait_for(self, target: str, status: str, after: float,
+                       timeout: float) -> float | None:
         deadline = time.monotonic() + timeout
         while True:
-            for when, seen in self.arrivals:
-                if seen == status and when >= after:
+            for when, seen, name in self.arrivals:
+                if name == target and seen == status and when >= after:
                     return when
             left = deadline - time.monotonic()
             if left <= 0:
@@ -88,22 +93,23 @@ class Receiver:
 
 
 async def trials(receiver: Receiver, control_url: str, seconds: float) -> list[float]:
-    """Fault on, firing, fault off, resolved; repeated for about `seconds`. Returns the
-    detection time of each trial (a trial with no firing within 3x the bound counts as
+    """Fault on, firing, fault off, resolved: one trial per detection target, as many as fit
+    in about `seconds`. Returns each trial's detection time (no firing within 3x the bound:
     infinity)."""
     out: list[float] = []
     end = time.monotonic() + seconds
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < end:
+        for n in range(TRIALS):
+            if time.monotonic() >= end:
+                break
+            target = f"{TARGET}{n}"
             started = time.monotonic()
-            async with session.post(f"{control_url}/fault/on") as resp:
+            async with session.post(f"{control_url}/fault/{n}/on") as resp:
                 resp.raise_for_status()
-            fired = await receiver.wait_for("firing", started, 3 * BOUND)
+            fired = await receiver.wait_for(target, "firing", started, 3 * BOUND)
             out.append(float("inf") if fired is None else fired - started)
             cleared = time.monotonic()
-            async with session.post(f"{control_url}/fault/off") as resp:
+            async with session.post(f"{control_url}/fault/{n}/off") as resp:
                 resp.raise_for_status()
-            await receiver.wait_for("resolved", cleared, 3 * BOUND)
-            # let the target be probed up a few times before the next trial
-            await asyncio.sleep(INTERVAL * 1.5)
+            await receiver.wait_for(target, "resolved", cleared, 3 * BOUND)
     return out

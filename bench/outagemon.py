@@ -29,7 +29,7 @@ def config(urls: Sequence[str], interval_ms: int, upstream: str, hook_url: str) 
     timeout_ms = min(interval_ms, 5000)
     lines = [f"defaults: {{interval: {interval_ms}ms, timeout: {timeout_ms}ms}}",
              *detection.alerting_lines(hook_url), "targets:",
-             detection.target_line(f"{upstream}/switch")]
+             *detection.target_lines(upstream)]
     lines += [f"  - {{name: {DELAY_PREFIX}{i}, kind: http, url: '{upstream}/slow/{i}', "
               "interval: 1s, timeout: 1s}" for i in range(DELAY_TARGETS)]
     lines += [f"  - {{name: {LOAD_PREFIX}{i}, kind: http, url: '{url}'}}"
