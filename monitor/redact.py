@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -63,15 +64,28 @@ def url_secret_fragments(url: str) -> list[str]:
 
 
 class SecretRegistry:
-    """The set of secret strings known to the process; scrub() masks them in any text."""
+    """The secret strings known to the process; scrub() masks them in any text.
+
+    `add` keeps secrets for the life of the process (the configuration's URLs, headers,
+    notifier secrets), masked with one pattern compiled when that set grows. `renew` holds
+    the current secrets of an owner that gets new ones all the time (a venue's token for each
+    stream connection): each call replaces the owner's previous ones, which go with the owner
+    itself. Added to the pattern instead, every reconnect would grow the set for good and
+    compile a new pattern of every secret, which re's module cache keeps (512 of them).
+    """
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._renewed: weakref.WeakKeyDictionary[object, frozenset[str]] = (
+            weakref.WeakKeyDictionary())
+        self._renewals = 0
+        # (renewals, owners) when built: an owner collected since changes the owner count
+        self._renewed_cache: tuple[tuple[int, int], tuple[str, ...]] = ((0, 0), ())
         self._lock = threading.Lock()
 
     def add(self, values: Iterable[str]) -> None:
-        new = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+        new = _secret_values(values)
         with self._lock:
             if new - self._secrets:
                 self._secrets |= new
@@ -80,10 +94,29 @@ class SecretRegistry:
     def add_url(self, url: str) -> None:
         self.add(url_secret_fragments(url))
 
+    def renew(self, owner: object, values: Iterable[str]) -> None:
+        """`owner`'s secrets are now `values` (its previous ones no longer are)."""
+        new = _secret_values(values)
+        with self._lock:
+            self._renewed[owner] = new
+            self._renewals += 1
+
     def clear(self) -> None:
         with self._lock:
             self._secrets.clear()
             self._pattern = None
+            self._renewed.clear()
+            self._renewals += 1
+
+    def _renewed_longest_first(self) -> tuple[str, ...]:
+        with self._lock:
+            key = (self._renewals, len(self._renewed))
+            built, values = self._renewed_cache
+            if built != key:
+                values = tuple(sorted(set().union(*self._renewed.values()), key=len,
+                                      reverse=True))
+                self._renewed_cache = (key, values)
+            return values
 
     def _compiled(self) -> re.Pattern[str] | None:
         with self._lock:
@@ -94,10 +127,19 @@ class SecretRegistry:
             return self._pattern
 
     def scrub(self, text: str) -> str:
-        pattern = self._compiled()
-        if pattern is None or not text:
+        if not text:
             return text
-        return pattern.sub(MASK, text)
+        pattern = self._compiled()
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        for secret in self._renewed_longest_first():  # few: plain replacement is enough
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+def _secret_values(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH)
 
 
 SECRETS = SecretRegistry()
