@@ -26,6 +26,12 @@ def tune_for_daemon() -> None:
 
 
 def freeze_long_lived() -> None:
-    """Collect, then exempt every object alive now from future collections."""
+    """Collect, then exempt every object alive now from future collections.
+
+    What an earlier call froze is let go first: a frozen object that later becomes cyclic
+    garbage is never collected, and a reload freezes every open stream connection, whose
+    cycle (with about 300 KiB of zlib state) is garbage once it reconnects. Without the
+    unfreeze, each reload kept them all for good (the soak, docs/performance.md)."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
