@@ -195,9 +195,11 @@ async def test_event_lag_is_measured_to_a_few_milliseconds(make_watcher: Watcher
 
     async def stamp_then_wait(ws: ServerConnection) -> None:
         for _ in range(10):
-            stamped = time.time()
-            await asyncio.sleep(delay)  # the venue is 100 ms late with its own message
-            await ws.send(data(T=stamped))
+            await asyncio.sleep(0.02)
+            # the venue is 100 ms late with its own message: its event time is 100 ms before
+            # the send (stamped at the send itself, so a sleep that overshoots on a busy
+            # machine does not add to it)
+            await ws.send(data(T=time.time() - delay))
 
     lags: list[float] = []
     async with FakeWsVenue(stamp_then_wait) as venue:
