@@ -39,8 +39,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     p.add_argument("--fault-every", type=float, default=3.0,
                    help="seconds between fault injections (default 3)")
     p.add_argument("--reload-every", type=float, default=None,
-                   help="seconds between SIGHUP reloads, 0 for none (default: a quarter of "
-                        "the duration, at most 300)")
+                   help="seconds between SIGHUP reloads, 0 for none (default: an eighth of "
+                        "the duration, at most 300, so that the warm-up holds at least two)")
     p.add_argument("--samples", type=Path, default=None,
                    help="also write every sample and the activity to this JSON file")
     args = p.parse_args(argv)
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
         sample_every=(min(10.0, max(2.0, args.duration / 60)) if args.sample_every is None
                       else args.sample_every),
         fault_every=args.fault_every,
-        reload_every=(min(300.0, args.duration / 4) if args.reload_every is None
+        reload_every=(min(300.0, args.duration / 8) if args.reload_every is None
                       else args.reload_every))
     return settings, args.samples
 

@@ -1,11 +1,13 @@
 """Random faults for the soak: from a seeded RNG, every few seconds one fault on one simulated
 venue, provider, chain or status page, for 5 to 60 s, through its world's control API
 (docs/simulator.md, "Control API"). Faults clear themselves (`duration_s`); now and then one
-is cleared early with DELETE, as an operator would."""
+is cleared early with DELETE, as an operator would. The first run opens with a tour of every
+fault kind, a second apart, during the warm-up."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from monitor.simulate.status.formats import FORMATS
 from monitor.simulate.venues import SHAPES
 
 MIN_SECONDS, MAX_SECONDS = 5.0, 60.0
+TOUR_EVERY = 1.0  # seconds between the faults of the opening tour (FaultInjector.tour)
 EARLY_CLEAR = 0.1  # share of faults cleared before their duration ends
 MARKETS = ("BTC-USDT", "ETH-USDT", "SOL-USDT", "BNB-USDT")
 
@@ -97,8 +100,25 @@ class FaultInjector:
     refused: Counter[str] = field(default_factory=Counter)  # by "kind: error"
     cleared_early: int = 0
 
-    def order(self, site: Site) -> tuple[dict[str, Any], float]:
-        kind = self.rng.choice(sorted(site.faults))
+    toured: bool = False
+
+    def tour(self, targets: list[Site]) -> list[tuple[Site, str]]:
+        """Every fault kind once on a random site of each scope, and the faults that make
+        pages read large or broken bodies on every page (each format has its own parser):
+        the one-off peaks of memory they cause belong to the warm-up, not to the figures."""
+        stops: list[tuple[Site, str]] = []
+        for scope in ("venue", "provider", "chain", "page"):
+            sites = [site for site in targets if site.scope == scope]
+            kinds = sorted({kind for site in sites for kind in site.faults})
+            stops += [(self.rng.choice([s for s in sites if kind in s.faults]), kind)
+                      for kind in kinds]
+        stops += [(site, kind) for site in targets if site.scope == "page"
+                  for kind in ("oversized", "garbage")]
+        self.rng.shuffle(stops)
+        return stops
+
+    def order(self, site: Site, kind: str | None = None) -> tuple[dict[str, Any], float]:
+        kind = kind or self.rng.choice(sorted(site.faults))
         duration = round(self.rng.uniform(MIN_SECONDS, MAX_SECONDS), 1)
         order: dict[str, Any] = {site.scope: site.name, "fault": kind,
                                  "params": site.faults[kind](self.rng), "duration_s": duration}
@@ -112,6 +132,11 @@ class FaultInjector:
         early: set[asyncio.Task[None]] = set()
         async with aiohttp.ClientSession() as session:
             try:
+                if not self.toured:
+                    self.toured = True
+                    for site, kind in self.tour(targets):
+                        await self._inject(session, site, self.order(site, kind)[0])
+                        await asyncio.sleep(TOUR_EVERY)
                 while True:
                     site = self.rng.choice(targets)
                     order, duration = self.order(site)
@@ -149,6 +174,7 @@ class FaultInjector:
                            after: float) -> None:
         await asyncio.sleep(after)
         url = f"{self.sites.control[site.name]}/-/sim/faults/{fault_id}"
-        async with session.delete(url) as resp:
-            if resp.status == 200:
-                self.cleared_early += 1
+        with contextlib.suppress(aiohttp.ClientError):  # a world gone is the injector's news
+            async with session.delete(url) as resp:
+                if resp.status == 200:  # 404: it had ended already
+                    self.cleared_early += 1

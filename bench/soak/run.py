@@ -14,7 +14,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from bench.soak.worlds import running
 # A probe's timeout (5 s) plus the scheduler's grace (1 s) plus a margin: every request a
 # fault held has ended by then. The receiver lets its held requests go at once.
 QUIET_DRAIN = 8.0
-QUIET_SAMPLES = 3
+QUIET_SAMPLES = 5
 QUIET_SAMPLE_EVERY = 1.0
 QUIET_TIME = QUIET_DRAIN + QUIET_SAMPLES * (QUIET_SAMPLE_EVERY + 1.0)  # with the scrapes
 CHECKPOINTS = ("after warm-up", "end")
@@ -74,7 +74,6 @@ class SoakResult:
     checkpoints: dict[str, list[Sample]]
     activity: Activity
     log_tail: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 async def _exited(daemon: SoakDaemon) -> None:
@@ -89,10 +88,13 @@ async def _until(deadline: float, died: asyncio.Task[None]) -> bool:
     return not died.done()
 
 
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+async def _stop(tasks: list[asyncio.Task[None]]) -> list[str]:
+    """Cancel the tasks; what any of them failed with before (none should)."""
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    return [f"{task.get_name()}: {result!r}" for task, result in zip(tasks, results, strict=True)
+            if isinstance(result, Exception)]
 
 
 async def soak(settings: Settings, workdir: Path) -> SoakResult:
@@ -104,6 +106,7 @@ async def soak(settings: Settings, workdir: Path) -> SoakResult:
     injector: FaultInjector | None = None
     reloader: Reloader | None = None
     alive = False
+    failures: list[str] = []
     try:
         async with running(settings.seed, workdir) as sites:
             daemon.write_config(soak_config(sites, settings.targets, receiver.url))
@@ -117,16 +120,17 @@ async def soak(settings: Settings, workdir: Path) -> SoakResult:
             injector = FaultInjector(sites, random.Random(rng.random()), settings.fault_every)
             reloader = Reloader(daemon, sites, settings.targets, receiver.url,
                                 settings.reload_every)
-            sampling = asyncio.create_task(sampler.run(settings.sample_every))
+            sampling = asyncio.create_task(sampler.run(settings.sample_every), name="sampling")
             died = asyncio.create_task(_exited(daemon))
             quiet_at = (started + settings.warmup,
                         started + max(settings.warmup + QUIET_TIME,
                                       settings.duration - QUIET_TIME))
-            jobs: list[Callable[[], Coroutine[Any, Any, None]]] = [injector.run, reloader.run]
+            jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+                "faults": injector.run, "reloads": reloader.run}
             for label, at in zip(CHECKPOINTS, quiet_at, strict=True):
-                busy = [asyncio.create_task(job()) for job in jobs]
+                busy = [asyncio.create_task(job(), name=name) for name, job in jobs.items()]
                 alive = await _until(at, died)
-                await _stop(busy)
+                failures += await _stop(busy)
                 if not alive:
                     break
                 receiver.calm.set()
@@ -135,7 +139,8 @@ async def soak(settings: Settings, workdir: Path) -> SoakResult:
                 await sampler.checkpoint(label, QUIET_SAMPLES, QUIET_SAMPLE_EVERY)
                 receiver.calm.clear()
             alive = alive and daemon.alive()
-            await _stop([sampling, died])
+            failures += await _stop([sampling])
+            await _stop([died])
     finally:
         exit_code = await asyncio.to_thread(daemon.stop)
         await receiver.stop()
@@ -147,7 +152,7 @@ async def soak(settings: Settings, workdir: Path) -> SoakResult:
         reloads_sent=reloader.generation if reloader else 0,
         reloads_applied=events["config reloaded"], errors=dict(errors),
         failed_scrapes=sampler.failed_scrapes if sampler else 0,
-        survived=alive, exit_code=exit_code)
+        survived=alive, exit_code=exit_code, failures=failures)
     return SoakResult(sampler.samples if sampler else [],
                       sampler.checkpoints if sampler else {}, activity,
                       "" if alive else daemon.log_tail())

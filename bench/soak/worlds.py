@@ -15,7 +15,7 @@ import aiohttp
 from bench.soak.layout import PARTS
 from bench.soak.sites import Sites
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 120.0  # a busy 2-CPU machine
 
 
 @dataclass
