@@ -16,7 +16,7 @@ from monitor.observation import Fact, Observation, Reason, StreamStats
 from monitor.schema import TargetBase
 
 if TYPE_CHECKING:
-    from monitor.exposition import LabelSet
+    from monitor.exposition import LabelSet, Rendered
 
 # outagemon_status_page_indicator values; an unknown state exports no value at all
 INDICATOR_VALUES = {"none": 0, "minor": 1, "major": 2, "critical": 3, "maintenance": 4}
@@ -66,6 +66,8 @@ class TargetMetrics:
     components_up: dict[str, int] = field(default_factory=dict)
     open_incidents: int | None = None
     label_set: LabelSet | None = None  # its labels rendered for /metrics (exposition.py)
+    version: int = 0  # counts observations recorded, so /metrics can tell what changed
+    rendered: Rendered | None = None  # its /metrics lines as of a version (exposition.py)
 
     @classmethod
     def for_target(cls, target: TargetBase) -> TargetMetrics:
@@ -77,6 +79,7 @@ class TargetMetrics:
         return cls(labels=labels, own_market=own)
 
     def record(self, obs: Observation) -> None:
+        self.version += 1
         self.probes[obs.reason] = self.probes.get(obs.reason, 0) + 1
         if obs.latency is not None:
             self.duration.observe(obs.latency)

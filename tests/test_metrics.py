@@ -194,3 +194,47 @@ def test_numbers_are_written_like_prometheus_client_writes_them() -> None:
                   float("inf"), float("-inf"), 123456789.5, 2**63):
         assert number(value) == floatToGoString(value), value
     assert number(float("nan")) == "NaN"
+
+
+def test_only_targets_that_changed_are_rendered_again() -> None:
+    items = views()
+    expo = make_exposition(items)
+    first = expo.render_now()
+    before = [item.metrics.rendered for item in items]
+    assert expo.render_now() == first
+    assert [item.metrics.rendered for item in items] == before  # the same objects: reused
+    obs = Observation("binance-btc", 3.0, Reason.HTTP_5XX, 0.2)
+    items[0].metrics.record(obs)
+    text = expo.render_now().decode()
+    assert items[0].metrics.rendered is not before[0]
+    assert all(item.metrics.rendered is old for item, old in zip(items[1:], before[1:],
+                                                                   strict=True))
+    assert ('outagemon_probes_total{kind="exchange",provider="binance",reason="http_5xx",'
+            'target="binance-btc"} 1.0') in text
+    items[0].health.observe(obs, now=2.0)  # the state alone changing is seen too
+    assert ('outagemon_target_state{kind="exchange",provider="binance",state="down",'
+            'target="binance-btc"} 1.0') in expo.render_now().decode()
+
+
+async def test_a_scrape_lets_the_event_loop_run_between_slices() -> None:
+    items = views() * 50
+    expo = make_exposition(items)
+    turns = 0
+    stop = asyncio.Event()
+
+    async def other_work() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def send(piece: bytes) -> None:  # a socket that takes everything: never waits
+        pass
+
+    worker = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    started = turns
+    await expo.write(send, slice_size=10)
+    stop.set()
+    await worker
+    assert turns - started >= len(items) // 10
