@@ -4,8 +4,11 @@ Every probe opens a new connector (no pooled connection, no DNS cache), so DNS, 
 faults show on the very next probe. Phases, summed over redirect hops: `dns` (absent for IP
 literals), `connect` (TCP), `tls` (handshake, timed from the moment the SSL transport wraps the
 connected socket, see _TimedSSLContext), `ttfb` (request sent to response headers) and
-`transfer` (headers to the last body byte). `latency` runs from the request start to the end of
-reading the response; it is None when no complete response arrived (refused, timeout, broken).
+`transfer` (headers to the last body byte). `latency` is the sum of the phases; it is None when
+no complete response arrived (refused, timeout, broken). The ends of the phases come from the
+kernel where it can tell (checks/wire.py): the handshake's round trip for `connect`, the
+receive time of the bytes that finished the TLS handshake, began and ended the response, so
+a busy event loop does not add its own delays to the target's latency.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal, cast
 
+import aiohappyeyeballs
 import aiohttp
 import orjson
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ClientRequest
 from cryptography import x509
 from multidict import CIMultiDict
 from pydantic import Field, model_validator
 
-from checks import jsonpath
+from checks import jsonpath, wire
 from checks.base import DEFAULT_MAX_BODY, CheckEnv, ProbeOnly, register
 from checks.errors import classify_exception
 from monitor.observation import Fact, Observation, Phase, Reason
@@ -112,6 +117,7 @@ class _Timeline:
     _first_byte_at: float | None = None  # of the current connection's response
     _last_byte_at: float | None = None
     _transport_up_at: float | None = None
+    _handshake_rtt: float | None = None  # the TCP handshake as the kernel timed it
 
     def _add(self, phase: Phase, seconds: float) -> None:
         self.phases[phase.value] = self.phases.get(phase.value, 0.0) + max(seconds, 0.0)
@@ -124,6 +130,11 @@ class _Timeline:
         self.connected = False
         self.headers_at = self._tls_started = self._tls_object = self.peer_cert = None
         self._first_byte_at = self._last_byte_at = self._transport_up_at = None
+        self._handshake_rtt = None
+
+    def tcp_connected(self, rtt: float | None) -> None:
+        """The TCP handshake's duration as the kernel measured it (None: unknown)."""
+        self._handshake_rtt = rtt
 
     def dns_started(self) -> None:
         self.resolving = True
@@ -154,7 +165,10 @@ class _Timeline:
             self._add(Phase.TLS, now - self._tls_started)
             self.peer_cert = _peer_certificate(self._tls_object)
             self._tls_object = None
-        self._add(Phase.CONNECT, tcp_done - self._connect_started - dns)
+        if self._handshake_rtt is not None:
+            self._add(Phase.CONNECT, self._handshake_rtt)
+        else:
+            self._add(Phase.CONNECT, tcp_done - self._connect_started - dns)
         self.connected = True
 
     def request_sent(self) -> None:
@@ -257,7 +271,8 @@ def _hook(action: Callable[[_Timeline], None]) -> TraceHook:
 
 class _StampedResponseHandler(ResponseHandler):
     """Notes on the probe's timeline when the connection came up and when response bytes
-    come off the socket, in the I/O callbacks themselves.
+    arrived: the kernel's receive time of the raw read that carried them (checks/wire.py),
+    or the time of the I/O callback where the kernel gives none.
 
     Under load the task reading a response resumes a while after its bytes arrived (other
     probes' callbacks run first); that wait is the daemon's, not the server's, and must not
@@ -268,24 +283,72 @@ class _StampedResponseHandler(ResponseHandler):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.timeline = _TIMELINE.get()
+        self.raw: wire.StampedTransport | None = None  # the socket's own transport
+
+    def _arrived(self) -> float:
+        raw = self.raw
+        return raw.read_at if raw is not None and raw.read_at is not None \
+            else time.perf_counter()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.timeline is not None:
-            self.timeline.transport_up(time.perf_counter())
+            self.timeline.transport_up(self._arrived())
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self.timeline is not None:
-            self.timeline.bytes_arrived(time.perf_counter())
+            self.timeline.bytes_arrived(self._arrived())
         super().data_received(data)
 
 
+def _stamped(protocol: asyncio.BaseProtocol, raw: wire.StampedTransport) -> None:
+    if isinstance(protocol, _StampedResponseHandler):
+        protocol.raw = raw
+        if protocol.timeline is not None:
+            protocol.timeline.tcp_connected(wire.handshake_rtt(raw.get_extra_info("socket")))
+
+
 class _StampingConnector(aiohttp.TCPConnector):
+    """Connections on checks/wire.py's StampedTransport, each protocol a
+    _StampedResponseHandler."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # aiohttp builds every connection's protocol with this factory (no public hook)
         self._factory = cast("functools.partial[ResponseHandler]",
                              functools.partial(_StampedResponseHandler, loop=self._loop))
+
+    async def _wrap_create_connection(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], ResponseHandler],
+        *,
+        addr_infos: list[aiohappyeyeballs.AddrInfoType],
+        req: ClientRequest,
+        timeout: aiohttp.ClientTimeout,
+        client_error: type[Exception] = aiohttp.ClientConnectorError,
+        server_hostname: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[asyncio.Transport, ResponseHandler]:
+        """aiohttp's own (3.10 to 3.13), connecting through `wire.open_connection` rather than
+        `loop.create_connection`. The probe's deadline bounds it (the session sets no
+        aiohttp timeouts)."""
+        try:
+            sock = await aiohappyeyeballs.start_connection(
+                addr_infos=addr_infos, local_addr_infos=self._local_addr_infos,
+                happy_eyeballs_delay=self._happy_eyeballs_delay, interleave=self._interleave,
+                loop=self._loop)
+            transport, protocol = await wire.open_connection(
+                self._loop, protocol_factory, sock, ssl_context=kwargs.get("ssl") or None,
+                server_hostname=server_hostname, on_transport=_stamped)
+        except ssl.SSLCertVerificationError as exc:
+            raise aiohttp.ClientConnectorCertificateError(req.connection_key, exc) from exc
+        except ssl.SSLError as exc:
+            raise aiohttp.ClientConnectorSSLError(req.connection_key, exc) from exc
+        except OSError as exc:
+            if exc.errno is None and isinstance(exc, asyncio.TimeoutError):
+                raise
+            raise client_error(req.connection_key, exc) from exc
+        return transport, cast(ResponseHandler, protocol)
 
 
 def _trace_config() -> aiohttp.TraceConfig:
