@@ -64,10 +64,10 @@ class TargetRun:
         """The target's health for the alert engine: the same object while nothing changed,
         so the engine can reuse what it derived from it."""
         health, snap = self.health, self._snapshot
-        if (snap is None or snap.last is not health.last or snap.state is not health.state
+        if (snap is None or snap.last is not health.evidence or snap.state is not health.state
                 or snap.since != health.since):
             snap = self._snapshot = TargetSnapshot(self.target, health.state, health.since,
-                                                   health.last)
+                                                   health.evidence)
         return snap
 
 

@@ -45,6 +45,10 @@ class Health:
         self.state = State.UNKNOWN
         self.since: float | None = None  # wall clock of the last state change
         self.last: Observation | None = None
+        # The latest observation that agrees with the state: what the state's alerts tell.
+        # A down target's first good answer (it needs success_threshold of them) or an up
+        # target's single failure leave it as it was.
+        self.evidence: Observation | None = None
         self.last_success: float | None = None  # wall clock
         self.consecutive_failures = 0
         self.consecutive_successes = 0
@@ -54,6 +58,24 @@ class Health:
     def observe(self, obs: Observation, now: float) -> StateChange | None:
         """Record one observation; `now` is the monotonic time. Returns the change, if any."""
         self.last = obs
+        change = self._judge(obs, now)
+        if change is not None or self._agrees(obs):
+            self.evidence = obs
+        return change
+
+    def _agrees(self, obs: Observation) -> bool:
+        state = self.state
+        if state is State.DOWN:
+            return not obs.success
+        if state is State.UP:
+            return obs.success and obs.reason is not Reason.DEGRADED
+        if state is State.DEGRADED:
+            return obs.reason in (Reason.DEGRADED, Reason.GEO_BLOCKED)
+        if state is State.MAINTENANCE:
+            return obs.reason is Reason.MAINTENANCE
+        return True
+
+    def _judge(self, obs: Observation, now: float) -> StateChange | None:
         self._update_backoff(obs, now)
         if obs.excused_by and not obs.success:
             return self._excused(obs)

@@ -12,6 +12,9 @@ from monitor.alert_engine import AlertEngine, TargetSnapshot
 from monitor.alerting import AlertStatus, Notification
 from monitor.alerts.routing import Batch, route, window_active
 from monitor.correlate import ChainView
+from monitor.daemon import TargetRun
+from monitor.health import Health
+from monitor.metrics import TargetMetrics
 from monitor.observation import Fact, Observation, Reason, State
 from monitor.settings import Config, MaintenanceWindow
 
@@ -512,3 +515,22 @@ def test_cron_window_model_validates() -> None:
                                                "duration": "1m"})
     assert window_active(window, _ts("2027-01-01T00:10:30"))
     assert not window_active(window, _ts("2027-01-01T00:11:30"))
+
+
+def test_a_down_target_recovering_keeps_its_alert_until_it_is_up() -> None:
+    """A rate-limited target's first good answer (of the two it needs) must not turn its
+    RateLimited into a TargetDown saying "ok": the alert follows the observations that
+    agree with the state (Health.evidence), as the daemon's snapshots do."""
+    config = make_config([http("a")])
+    target = config.target("a")
+    health = Health("a", failure_threshold=2, success_threshold=2, interval=10)
+    run = TargetRun(target, None, health, TargetMetrics.for_target(target), "")  # type: ignore[arg-type]
+    engine = AlertEngine(config)
+    seen: list[tuple[str, str, str]] = []
+    steps = [Reason.RATE_LIMITED, Reason.RATE_LIMITED, Reason.OK, Reason.OK]
+    for step, reason in enumerate(steps):
+        now = T0 + 10 * step
+        health.observe(Observation("a", now, reason, detail=f"{reason.value} answer"), step)
+        seen += names(engine.evaluate(now, [run.snapshot()]))
+        seen += names(engine.evaluate(now + 6, [run.snapshot()]))  # past group_wait
+    assert seen == [("firing", "RateLimited", "a"), ("resolved", "RateLimited", "a")]

@@ -121,3 +121,20 @@ def test_an_excused_answer_breaks_a_failure_streak() -> None:
     h.observe(excused(2.0), now=2.0)
     h.observe(obs(FAIL, at=3.0), now=3.0)
     assert h.state is UP
+
+
+def test_evidence_is_the_latest_observation_that_agrees_with_the_state() -> None:
+    h = health()
+    limited = [obs(Reason.RATE_LIMITED, at=float(i)) for i in range(3)]
+    for i, o in enumerate(limited):
+        h.observe(o, now=float(i))
+    assert h.state is DOWN and h.evidence is limited[-1]
+    first_good = obs(OK, at=3.0)
+    h.observe(first_good, now=3.0)  # one of the two good answers a down target needs
+    assert h.state is DOWN and h.last is first_good and h.evidence is limited[-1]
+    second_good = obs(OK, at=4.0)
+    h.observe(second_good, now=4.0)
+    assert h.state is UP and h.evidence is second_good
+    blip = obs(FAIL, at=5.0)
+    h.observe(blip, now=5.0)  # one failure of the three that make it down
+    assert h.state is UP and h.last is blip and h.evidence is second_good
