@@ -114,6 +114,7 @@ class _Timeline:
     _tls_started: float | None = None
     _tls_object: ssl.SSLObject | None = None
     _request_sent: float | None = None
+    _request_written: float | None = None  # when the request's last bytes went to the kernel
     _first_byte_at: float | None = None  # of the current connection's response
     _last_byte_at: float | None = None
     _transport_up_at: float | None = None
@@ -130,7 +131,7 @@ class _Timeline:
         self.connected = False
         self.headers_at = self._tls_started = self._tls_object = self.peer_cert = None
         self._first_byte_at = self._last_byte_at = self._transport_up_at = None
-        self._handshake_rtt = None
+        self._handshake_rtt = self._request_written = None
 
     def tcp_connected(self, rtt: float | None) -> None:
         """The TCP handshake's duration as the kernel measured it (None: unknown)."""
@@ -174,18 +175,21 @@ class _Timeline:
     def request_sent(self) -> None:
         self._request_sent = time.perf_counter()
 
-    def bytes_arrived(self, at: float) -> None:
-        """Response bytes came off the socket (called from the connection's protocol)."""
+    def bytes_arrived(self, at: float, written: float | None = None) -> None:
+        """Response bytes came off the socket (called from the connection's protocol), the
+        request having last been written to it at `written` (None: unknown)."""
         if self._first_byte_at is None:
             self._first_byte_at = at
+            self._request_written = written
         self._last_byte_at = at
 
     def headers_received(self) -> None:
         self.headers_at = (self._first_byte_at if self._first_byte_at is not None
                            else time.perf_counter())
-        if self._request_sent is not None:
-            self._add(Phase.TTFB, self.headers_at - self._request_sent)
-            self._request_sent = None
+        sent = self._request_written if self._request_written is not None else self._request_sent
+        if sent is not None:
+            self._add(Phase.TTFB, self.headers_at - sent)
+            self._request_sent = self._request_written = None
 
     def body_read(self) -> None:
         self.finished()
@@ -297,7 +301,8 @@ class _StampedResponseHandler(ResponseHandler):
 
     def data_received(self, data: bytes) -> None:
         if self.timeline is not None:
-            self.timeline.bytes_arrived(self._arrived())
+            self.timeline.bytes_arrived(self._arrived(),
+                                        self.raw.written_at if self.raw is not None else None)
         super().data_received(data)
 
 

@@ -5,7 +5,8 @@ first, and on a busy machine the process waits for a CPU. Stamped in the callbac
 would count as the target's latency. Here the kernel stamps what arrives instead:
 
 - SO_TIMESTAMPNS makes it stamp each received segment, and reading with recvmsg() hands the
-  stamp over with the bytes (`StampedTransport.read_at`);
+  stamp over with the bytes (`StampedTransport.read_at`); what was written is stamped as it
+  goes to the kernel (`written_at`), not when the writer's task ran;
 - TCP_INFO gives the round trip of the TCP handshake as the kernel measured it
   (`handshake_rtt`).
 
@@ -78,6 +79,7 @@ class StampedTransport(asyncio.Transport):
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
         self._buffer = bytearray()
         self._high = WRITE_HIGH_WATER
         self._low = WRITE_HIGH_WATER // 4
@@ -87,6 +89,7 @@ class StampedTransport(asyncio.Transport):
         self._lost = False
         self._eof_pending = False
         self.read_at: float | None = None  # perf_counter time the last read's data arrived
+        self.written_at: float | None = None  # perf_counter time bytes last went to the kernel
         sock.setblocking(False)
         with contextlib.suppress(OSError):  # no stamps: reads are timed by their callback
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -115,12 +118,12 @@ class StampedTransport(asyncio.Transport):
     def _read_ready(self) -> None:
         protocol = self._protocol
         try:
-            if isinstance(protocol, asyncio.BufferedProtocol):
-                buffer = protocol.get_buffer(-1)
+            if self._buffered:
+                buffer = protocol.get_buffer(-1)  # type: ignore[attr-defined]
                 size, ancillary, _, _ = self._sock.recvmsg_into([buffer], _ANCILLARY)
                 self.read_at = _arrival(ancillary, time.perf_counter())
                 if size:
-                    protocol.buffer_updated(size)
+                    protocol.buffer_updated(size)  # type: ignore[attr-defined]
                     return
             else:
                 data, ancillary, _, _ = self._sock.recvmsg(READ_SIZE, _ANCILLARY)
@@ -158,6 +161,7 @@ class StampedTransport(asyncio.Transport):
             except OSError as exc:
                 self._force_close(exc)
                 return
+            self.written_at = time.perf_counter()
             if sent == len(data):
                 return
             data = memoryview(data)[sent:]
@@ -177,6 +181,7 @@ class StampedTransport(asyncio.Transport):
             self._force_close(exc)
             return
         del self._buffer[:sent]
+        self.written_at = time.perf_counter()
         if self._buffer:
             return
         self._loop.remove_writer(self._fd)
@@ -229,6 +234,7 @@ class StampedTransport(asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol

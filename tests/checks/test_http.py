@@ -199,6 +199,17 @@ async def test_latency_leaves_out_a_busy_loop_as_the_answer_arrives(tls: bool) -
     assert (Phase.TLS in obs.phases) is tls
 
 
+def test_ttfb_runs_from_when_the_request_reached_the_kernel() -> None:
+    """aiohttp may hand a request's bytes to the socket a loop turn after its "sent" hook
+    (a body is written by a task of its own): the transport's own stamp is the start."""
+    timeline = http_check._Timeline()
+    timeline.request_sent()
+    hook = time.perf_counter()
+    timeline.bytes_arrived(hook + 0.5, written=hook + 0.4)
+    timeline.headers_received()
+    assert timeline.phases[Phase.TTFB] == pytest.approx(0.1)
+
+
 async def test_dns_phase_is_measured_for_a_host_name(serve_app: ServeApp) -> None:
     server = await serve_app(app_with(respond(text="ok")))
     obs = await probe(f"http://localhost:{server.port}/")

@@ -101,6 +101,15 @@ async def test_a_read_is_stamped_when_the_data_arrived_not_when_the_loop_got_to_
     assert received - sent >= 0.3  # the callback's time: after the busy spell
 
 
+async def test_a_write_is_stamped_as_it_goes_to_the_kernel(pair: Pair) -> None:
+    before = time.perf_counter()
+    assert pair.transport.written_at is None
+    pair.transport.write(b"ping")
+    assert pair.transport.written_at is not None
+    assert before <= pair.transport.written_at <= time.perf_counter()
+    assert pair.peer.recv(16) == b"ping"
+
+
 async def test_writes_beyond_the_high_water_mark_pause_the_protocol_until_drained(
         pair: Pair) -> None:
     payload = bytes(range(256)) * 40_000  # 10 MB: more than the socket buffers hold
