@@ -3,49 +3,74 @@
 GET /slow/... answers after a fixed delay (100 ms): the accuracy targets. GET /switch/N
 answers 200, or 503 while switch N's fault is on: the detection targets. POST /fault/N/on and
 /fault/N/off turn it on and off.
+
+A thread per connection that sleeps for the delay and writes the answer at once, so the
+delay the accuracy figure is judged against is the delay the server really keeps (an event
+loop's timer would add its own lateness on a busy machine).
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from aiohttp import web
+_SWITCH = re.compile(r"/switch/(\d+)$")
+_FAULT = re.compile(r"/fault/(\d+)/(on|off)$")
 
 
-def make_app(delay: float) -> web.Application:
-    faulty: set[str] = set()
+class DelayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
 
-    async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(delay)
-        return web.Response(text="ok\n")
+    def __init__(self, port: int, delay: float) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.delay = delay
+        self.faulty: set[str] = set()
+        self.lock = threading.Lock()
 
-    async def switch(request: web.Request) -> web.Response:
-        down = request.match_info["n"] in faulty
-        return web.Response(status=503 if down else 200, text="switch\n")
 
-    async def set_fault(request: web.Request) -> web.Response:
-        n = request.match_info["n"]
-        if request.match_info["state"] == "on":
-            faulty.add(n)
-        else:
-            faulty.discard(n)
-        return web.Response(text="ok\n")
+class Handler(BaseHTTPRequestHandler):
+    server: DelayServer
+    protocol_version = "HTTP/1.1"
 
-    app = web.Application()
-    app.router.add_get("/switch/{n:\\d+}", switch)
-    app.router.add_post("/fault/{n:\\d+}/{state:on|off}", set_fault)
-    app.router.add_get("/{tail:.*}", slow)
-    return app
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        switch = _SWITCH.match(path)
+        if switch:
+            with self.server.lock:
+                down = switch.group(1) in self.server.faulty
+            self._answer(503 if down else 200, b"switch\n")
+            return
+        time.sleep(self.server.delay)
+        self._answer(200, b"ok\n")
+
+    def do_POST(self) -> None:
+        fault = _FAULT.match(self.path)
+        if not fault:
+            self._answer(404, b"not found\n")
+            return
+        with self.server.lock:
+            if fault.group(2) == "on":
+                self.server.faulty.add(fault.group(1))
+            else:
+                self.server.faulty.discard(fault.group(1))
+        self._answer(200, b"ok\n")
+
+    def _answer(self, status: int, body: bytes) -> None:
+        head = (f"HTTP/1.1 {status} {self.responses[status][0]}\r\n"
+                f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n").encode()
+        self.wfile.write(head + body)  # one write: the answer leaves in one segment
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
     port = int(sys.argv[1])
     delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
-    web.run_app(make_app(delay), host="127.0.0.1", port=port, access_log=None, print=None)
+    DelayServer(port, delay).serve_forever()
