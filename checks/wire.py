@@ -34,6 +34,7 @@ _TIMESPEC = struct.Struct("@qq")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 READ_SIZE = 256 * 1024
 WRITE_HIGH_WATER = 64 * 1024
+CLOSE_GRACE = 10.0  # seconds a closed connection may take to hand over what is left to write
 
 # struct tcp_info (linux/tcp.h): eight u8 fields, then u32 fields; tcpi_rtt is the 16th
 # (microseconds) and tcpi_total_retrans the 24th.
@@ -240,12 +241,15 @@ class StampedTransport(asyncio.Transport):
         return self._protocol
 
     def close(self) -> None:
-        """Stop reading; the connection ends once what was written has gone out."""
+        """Stop reading; the connection ends once what was written has gone out, or after
+        CLOSE_GRACE if the peer does not take it (a probe must not hold a socket for ever)."""
         if self._closing:
             return
         self._closing = True
         self.pause_reading()
-        if not self._buffer:
+        if self._buffer:
+            self._loop.call_later(CLOSE_GRACE, self._force_close, None)
+        else:
             self._lost = True
             self._loop.call_soon(self._connection_lost, None)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
 import socket
 import ssl
 import threading
@@ -29,6 +30,7 @@ from checks.http import MAX_RETRY_AFTER, HttpTarget, build, parse_retry_after, s
 from checks.tcp import TcpTarget
 from monitor.clock import FakeClock
 from monitor.observation import Fact, Observation, Phase, Reason
+from tests.conftest import wait_for
 
 MiB = 1024 * 1024
 USER_AGENT = "outagemon-test/1"
@@ -197,6 +199,48 @@ async def test_latency_leaves_out_a_busy_loop_as_the_answer_arrives(tls: bool) -
     assert obs.latency is not None and delay <= obs.latency < delay + 0.1, obs
     assert delay <= obs.phases[Phase.TTFB] < delay + 0.1
     assert (Phase.TLS in obs.phases) is tls
+
+
+async def test_no_probe_outcome_leaves_a_socket_open(
+        raw_server: StartRaw, https_url: tuple[str, float]) -> None:
+    """Every way a probe can end closes its connection (the transport is ours:
+    checks/wire.py): answered, refused, reset, cut short, timed out, TLS refused."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy")
+        await writer.drain()
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        writer.transport.abort()
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+        await writer.drain()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.read()  # no answer; until the probe gives up and hangs up
+
+    urls = [f"http://127.0.0.1:{await raw_server(handler)}/"
+            for handler in (answer, reset, cut, hang)]
+    urls += [f"http://127.0.0.1:{unused_port()}/", https_url[0]]
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    await asyncio.gather(*(probe(url, timeout="300ms") for url in urls))  # warm up
+    before = open_fds()
+    for _ in range(10):
+        results = await asyncio.gather(*(probe(url, timeout="300ms") for url in urls))
+    assert [obs.reason for obs in results] == [
+        Reason.HTTP_5XX, Reason.ERROR, Reason.INVALID_RESPONSE, Reason.TIMEOUT,
+        Reason.CONNECT_REFUSED, Reason.TLS_ERROR], results
+    # the servers (in this process too) close their side once they see the probes hang up
+    await wait_for(lambda: open_fds() <= before, what=f"fds back to {before}")
 
 
 def test_ttfb_runs_from_when_the_request_reached_the_kernel() -> None:

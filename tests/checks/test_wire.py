@@ -129,6 +129,15 @@ async def test_writes_beyond_the_high_water_mark_pause_the_protocol_until_draine
     assert pair.protocol.lost.result() is None
 
 
+async def test_closing_with_bytes_a_peer_never_takes_gives_up_after_the_grace(
+        pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "CLOSE_GRACE", 0.05)
+    pair.transport.write(b"x" * 10_000_000)  # more than the socket buffers hold; unread
+    pair.transport.close()
+    assert await asyncio.wait_for(pair.protocol.lost, 5) is None
+    assert pair.transport.get_extra_info("socket").fileno() == -1  # closed, not leaked
+
+
 async def test_the_peer_closing_is_eof_then_the_end(pair: Pair) -> None:
     pair.peer.sendall(b"bye")
     pair.peer.shutdown(socket.SHUT_WR)
