@@ -503,7 +503,7 @@ class StreamWatcher:
             return Reason.STALE, f"no message for {silence:.1f} s"
         lag = self._lag.recent()
         if self._max_event_lag is not None and lag is not None and lag > self._max_event_lag:
-            return Reason.DEGRADED, f"event lag {lag:.3g} s over {self._max_event_lag:g} s"
+            return Reason.DEGRADED, f"event lag {lag:.3f} s over {self._max_event_lag:g} s"
         return Reason.OK, ""
 
     # -- the connection loop ---------------------------------------------------------------
