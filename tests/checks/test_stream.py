@@ -9,9 +9,9 @@ watcher must survive).
 from __future__ import annotations
 
 import asyncio
-import re
 import itertools
 import random
+import re
 import socket
 import statistics
 import time
