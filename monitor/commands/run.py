@@ -13,6 +13,7 @@ from monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
 from monitor.config import ConfigError, load_config
 from monitor.daemon import ConfigLoader, Daemon
 from monitor.gc_tuning import freeze_long_lived, tune_for_daemon
+from monitor.heap import maintain, pin_mmap_threshold
 from monitor.server import bound_port, start_server
 from monitor.settings import Config
 from monitor.shard import Shard
@@ -31,6 +32,7 @@ def run_command(config_path: str | None, *, host: str, port: int, state: str,
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     tune_for_daemon()
+    pin_mmap_threshold()
     return run_async(serve(config, lambda: load_config(config_path), host=host, port=port,
                            state=state, shard=shard, on_targets_set=freeze_long_lived))
 
@@ -62,10 +64,12 @@ async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, s
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    memory = asyncio.create_task(maintain(), name="memory")
     try:
         await stop.wait()
         log.info("shutting down")
     finally:
+        memory.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         try:

@@ -1,0 +1,66 @@
+"""monitor/heap.py: freed memory goes back to the kernel, cyclic garbage does not wait."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import weakref
+
+import pytest
+
+from monitor import heap
+
+GLIBC = heap._LIBC is not None
+
+
+class Response:
+    """Stands for a failed response kept by a reference cycle, with its body."""
+
+    def __init__(self) -> None:
+        self.body = bytearray(1 << 20)
+        self.me = self
+
+
+def test_release_collects_cyclic_garbage_the_thresholds_would_leave() -> None:
+    old = gc.get_threshold()
+    gc.set_threshold(1_000_000, 1000, 1000)  # as good as never, on its own
+    try:
+        response = Response()
+        gone = weakref.ref(response)
+        del response
+        assert gone() is not None
+        heap.release_memory()
+        assert gone() is None
+    finally:
+        gc.set_threshold(*old)
+
+
+@pytest.mark.skipif(not GLIBC, reason="malloc_trim is glibc's")
+def test_freed_heap_memory_goes_back_to_the_kernel() -> None:
+    """1,000 blocks of 200 KiB, each followed by a small survivor so the heap cannot shrink
+    from its top: free() alone keeps the RSS, release_memory() returns it."""
+    script = textwrap.dedent("""
+        from monitor import heap
+
+        def rss_mib():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS"):
+                    return int(line.split()[1]) // 1024
+
+        assert heap.pin_mmap_threshold()
+        blocks, survivors = [], []
+        for _ in range(1000):
+            blocks.append(bytearray(200 * 1024))
+            survivors.append(bytearray(100))
+        del blocks
+        freed = rss_mib()
+        heap.release_memory()
+        print(freed, rss_mib())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    freed, released = map(int, out.split())
+    assert freed > 100  # free() gave back little of the 195 MiB
+    assert released < freed / 3, (freed, released)
