@@ -5,15 +5,16 @@ prometheus_client's Metric objects took 3 s on the event loop, during which no p
 and held all of it in memory several times over (docs/performance.md). Here each target keeps
 its label text rendered once and its lines of every family rendered as of its last
 observation: a scrape renders only the targets probed since the one before (with HTTP every
-30 s and a scrape every 15 s, half of them) and joins the rest. Rendering and joining run a
-slice of targets at a time, yielding to the event loop between slices, so a scrape never
-stalls the probes. The text is the same as prometheus_client writes: labels sorted by name,
+30 s and a scrape every 15 s, half of them) and joins the rest. Rendering and joining yield
+to the event loop after every YIELD_AFTER (10 ms) of work, so a scrape never stalls the
+probes for longer. The text is the same as prometheus_client writes: labels sorted by name,
 values formatted like Go's (1.0, 2.1e+07, +Inf)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -34,8 +35,12 @@ from monitor.metrics import (
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, State
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-SLICE = 250  # targets rendered between two yields to the event loop
+SLICE = 50  # targets rendered between two looks at the clock
 JOIN_SLICE = 2000  # targets' cached lines of one family joined into one piece of the response
+# Seconds of work between two yields to the event loop: short enough that probes due start
+# on time, long enough that a scrape is not mostly waiting for its turn (every yield lets a
+# whole turn of the loop run first).
+YIELD_AFTER = 0.01
 
 
 class TargetView(Protocol):
@@ -504,11 +509,11 @@ class Exposition:
             ProcessCollector(registry=self._process)
 
     async def write(self, send: Callable[[bytes], Awaitable[None]],
-                    slice_size: int = SLICE) -> None:
+                    slice_size: int = SLICE, yield_after: float = YIELD_AFTER) -> None:
         """Hand the exposition to `send` piece by piece (up to JOIN_SLICE targets' lines of
-        one family each), yielding to the event loop between slices of work: sending does
-        not yield by itself while the socket takes the bytes."""
-        for piece in self._pieces(slice_size):
+        one family each), yielding to the event loop once `yield_after` seconds of work are
+        done: sending does not yield by itself while the socket takes the bytes."""
+        for piece in self._pieces(slice_size, yield_after):
             if piece is None:
                 await asyncio.sleep(0)
             else:
@@ -516,19 +521,23 @@ class Exposition:
 
     def render_now(self) -> bytes:
         """The whole exposition in one go (tests, and callers outside the event loop)."""
-        return b"".join(piece for piece in self._pieces(SLICE) if piece is not None)
+        return b"".join(piece for piece in self._pieces(SLICE, float("inf"))
+                        if piece is not None)
 
-    def _pieces(self, slice_size: int) -> Iterator[bytes | None]:
+    def _pieces(self, slice_size: int, yield_after: float) -> Iterator[bytes | None]:
         """The exposition's pieces, with None where the caller should let other work run."""
         views = list(self._targets())
         members: list[list[list[str]]] = [[] for _ in GROUPS]
+        turn = time.perf_counter()
         for start in range(0, len(views), slice_size):
             for view in views[start:start + slice_size]:
                 done = rendered(view)
                 for index, member in enumerate(done.groups):
                     if member:
                         members[index].append(done.lines)
-            yield None
+            if time.perf_counter() - turn >= yield_after:
+                yield None
+                turn = time.perf_counter()
         for index, (family, _, _) in enumerate(TARGET_LINES):
             yield family.header_bytes
             rows = members[_FAMILY_GROUP[index]]
@@ -536,7 +545,9 @@ class Exposition:
                 piece = "".join([row[index] for row in rows[start:start + JOIN_SLICE]])
                 if piece:
                     yield piece.encode()
-            yield None
+                if time.perf_counter() - turn >= yield_after:
+                    yield None
+                    turn = time.perf_counter()
             if family is REWINDS:
                 yield self._halted().encode()
         yield self._daemon_text().encode()

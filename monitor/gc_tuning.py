@@ -6,8 +6,8 @@ as long as the process (configs, checks, health, metrics). CPython's default thr
 fifth of the daemon's CPU (docs/performance.md), and a full collection stalls the event loop
 for tens of milliseconds. Objects alive once the targets are set up are moved out of the
 collector's sight (`gc.freeze`, again after each reload), and the young generation is
-collected less often; reference counting still frees almost everything at once, and cycles
-are still collected.
+collected somewhat less often; reference counting still frees almost everything at once, and
+cycles are still collected.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import gc
 # Allocations (minus deallocations) between young collections, then young collections between
 # middle ones and middle ones between full ones (CPython further delays full collections until
 # a quarter of the long-lived objects are new).
-THRESHOLDS = (50_000, 20, 10)
+THRESHOLDS = (5_000, 10, 10)
 
 
 def tune_for_daemon() -> None:

@@ -184,7 +184,7 @@ async def test_streamed_slices_give_the_same_text() -> None:
     async def send(piece: bytes) -> None:
         pieces.append(piece)
 
-    await expo.write(send, slice_size=1)
+    await expo.write(send, slice_size=1, yield_after=0)
     assert b"".join(pieces) == expo.render_now()
     assert len(pieces) > 30  # a piece per family and slice, not one blob
 
@@ -234,7 +234,7 @@ async def test_a_scrape_lets_the_event_loop_run_between_slices() -> None:
     worker = asyncio.create_task(other_work())
     await asyncio.sleep(0)
     started = turns
-    await expo.write(send, slice_size=10)
+    await expo.write(send, slice_size=10, yield_after=0)  # a turn after every slice
     stop.set()
     await worker
     assert turns - started >= len(items) // 10
