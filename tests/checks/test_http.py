@@ -205,10 +205,13 @@ async def test_no_probe_outcome_leaves_a_socket_open(
         raw_server: StartRaw, https_url: tuple[str, float]) -> None:
     """Every way a probe can end closes its connection (the transport is ours:
     checks/wire.py): answered, refused, reset, cut short, timed out, TLS refused."""
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy")
-        await writer.drain()
+    def replying(answer: bytes) -> RawHandler:
+        async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer)
+            await writer.drain()
+
+        return reply
 
     async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -216,17 +219,14 @@ async def test_no_probe_outcome_leaves_a_socket_open(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
         writer.transport.abort()
 
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
-        await writer.drain()
-
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         await reader.read()  # no answer; until the probe gives up and hangs up
 
     urls = [f"http://127.0.0.1:{await raw_server(handler)}/"
-            for handler in (answer, reset, cut, hang)]
+            for handler in (
+                replying(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"), reset,
+                replying(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"), hang)]
     urls += [f"http://127.0.0.1:{unused_port()}/", https_url[0]]
 
     def open_fds() -> int:
