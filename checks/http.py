@@ -334,7 +334,7 @@ class _StampingConnector(aiohttp.TCPConnector):
         server_hostname: str | None = None,
         **kwargs: Any,
     ) -> tuple[asyncio.Transport, ResponseHandler]:
-        """aiohttp's own (3.10 to 3.13), connecting through `wire.open_connection` rather than
+        """aiohttp's own (3.10 and later), connecting through `wire.open_connection` rather than
         `loop.create_connection`. The probe's deadline bounds it (the session sets no
         aiohttp timeouts)."""
         try:
