@@ -4,10 +4,13 @@ With 10,000 targets the exposition is about 300,000 lines. Building it through
 prometheus_client's Metric objects took 3 s on the event loop, during which no probe started,
 and held all of it in memory several times over (docs/performance.md). Here each target keeps
 its label text rendered once and its lines of every family rendered as of its last
-observation: a scrape renders only the targets probed since the one before (with HTTP every
-30 s and a scrape every 15 s, half of them) and joins the rest. Rendering and joining yield
-to the event loop after every YIELD_AFTER (10 ms) of work, so a scrape never stalls the
-probes for longer. The text is the same as prometheus_client writes: labels sorted by name,
+observation, as bytes. The daemon renders a target's lines as soon as it records an
+observation (`rendered`, about 20 µs), so a scrape mostly joins what is there: rendering
+10,000 targets at scrape time cost 125 to 200 ms of CPU on the loop in one burst, and the
+scrape took twice that while the probes it yielded to ran. A scrape still renders any target
+whose lines are stale (its state changed without an observation). Rendering and joining
+yield to the event loop after every YIELD_AFTER (10 ms) of work, so a scrape never stalls
+the probes for longer. The text is the same as prometheus_client writes: labels sorted by name,
 values formatted like Go's (1.0, 2.1e+07, +Inf)."""
 
 from __future__ import annotations
@@ -412,11 +415,11 @@ _FAMILY_GROUP = tuple(GROUPS.index(group) for _, group, _ in TARGET_LINES)
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A target's lines of every family in TARGET_LINES ("" where it has none), and the
+    """A target's lines of every family in TARGET_LINES (b"" where it has none), and the
     groups it belongs to, as of `key`: its metrics' version, state and last success."""
 
     key: tuple[int, State, float | None]
-    lines: list[str]
+    lines: list[bytes]
     groups: tuple[bool, ...]  # membership of each of GROUPS
 
 
@@ -443,9 +446,9 @@ def rendered(view: TargetView) -> Rendered:
         return done
     labels = _label_set(m)
     groups = tuple([bool(group(m)) for group in GROUPS])
-    lines = [""] * len(TARGET_LINES)
+    lines = [b""] * len(TARGET_LINES)
     for index, family_lines in _plan(groups):
-        lines[index] = family_lines(labels, m, health)
+        lines[index] = family_lines(labels, m, health).encode()
     done = m.rendered = Rendered(key, lines, groups)
     return done
 
@@ -527,7 +530,7 @@ class Exposition:
     def _pieces(self, slice_size: int, yield_after: float) -> Iterator[bytes | None]:
         """The exposition's pieces, with None where the caller should let other work run."""
         views = list(self._targets())
-        members: list[list[list[str]]] = [[] for _ in GROUPS]
+        members: list[list[list[bytes]]] = [[] for _ in GROUPS]
         turn = time.perf_counter()
         for start in range(0, len(views), slice_size):
             for view in views[start:start + slice_size]:
@@ -542,9 +545,9 @@ class Exposition:
             yield family.header_bytes
             rows = members[_FAMILY_GROUP[index]]
             for start in range(0, len(rows), JOIN_SLICE):
-                piece = "".join([row[index] for row in rows[start:start + JOIN_SLICE]])
+                piece = b"".join([row[index] for row in rows[start:start + JOIN_SLICE]])
                 if piece:
-                    yield piece.encode()
+                    yield piece
                 if time.perf_counter() - turn >= yield_after:
                     yield None
                     turn = time.perf_counter()

@@ -113,6 +113,13 @@ async def test_configured_user_agent_wins(make_check: CheckFactory) -> None:
     assert headers.get_all("User-Agent") == ["mine/2"] and headers["X-Extra"] == "1"
 
 
+async def test_streams_do_not_offer_compression(make_check: CheckFactory) -> None:
+    async with FakeWsVenue() as venue:  # a server that would accept permessage-deflate
+        await make_check(venue.url).start()
+        await venue.wait_connections(1)
+    assert "Sec-WebSocket-Extensions" not in venue.requests[0].headers
+
+
 async def test_probe_before_start_says_not_connected(make_check: CheckFactory) -> None:
     check = make_check(f"ws://127.0.0.1:{free_port()}/")
     observation = await check.probe()
