@@ -184,6 +184,10 @@ class _Dial:
 
 
 # The library builds its connection object inside our task, so it can find its dial here.
+def _nothing() -> None:
+    pass
+
+
 _DIAL: ContextVar[_Dial | None] = ContextVar("outagemon_stream_dial", default=None)
 
 
@@ -237,6 +241,10 @@ class _StampedConnection(ClientConnection):
         if self._hang_up is not None:
             self._hang_up.cancel()
         super().connection_lost(exc)
+        # The queue's callbacks are our bound methods: a reference cycle that would keep
+        # this connection, and its buffers, alive until a full garbage collection (minutes
+        # apart in a big daemon). Without it the connection is freed when the watcher lets go.
+        self.recv_messages.pause = self.recv_messages.resume = _nothing
 
     def process_event(self, event: Event) -> None:
         if isinstance(event, Frame) and event.fin and event.opcode in DATA_OPCODES:

@@ -9,6 +9,7 @@ watcher must survive).
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import random
 import re
@@ -695,6 +696,27 @@ async def test_connection_reset_is_an_error_disconnect(make_watcher: WatcherFact
     assert snap.stats.reconnects == {"error": 1}
     assert snap.reason is Reason.ERROR and snap.detail == (
         "disconnected: connection lost without a close frame")
+
+
+async def test_a_closed_connection_is_freed_at_once_not_by_the_collector(
+        make_watcher: WatcherFactory, venue: FakeWsVenue) -> None:
+    # A connection that lived long is in the collector's oldest generation, which a big daemon
+    # collects once in minutes: a reference cycle would keep each reconnect's connection
+    # (and its buffers) alive until then.
+    watcher = await started(make_watcher(TinyProtocol(venue.url), reconnect_initial=0.01,
+                                         reconnect_max=0.01))
+    await venue.wait_connections(1)
+    gc.collect()
+    gc.disable()
+    try:
+        for connections in range(2, 12):
+            await venue.close_clients(1001)
+            await venue.wait_connections(connections)
+        await snapshot_when(watcher, lambda s: s.stats.connected)
+        alive = [o for o in gc.get_objects() if type(o) is _StampedConnection]
+    finally:
+        gc.enable()
+    assert len(alive) == 1  # the one connected now
 
 
 async def test_backoff_sleeps_on_the_injected_clock(make_watcher: WatcherFactory) -> None:
