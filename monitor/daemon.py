@@ -17,7 +17,7 @@ from monitor.alerts.routing import Batch, route
 from monitor.alerts.rules import TargetSnapshot
 from monitor.clock import Clock, RealClock
 from monitor.correlate import ChainCorrelator
-from monitor.exposition import Exposition, rendered
+from monitor.exposition import Exposition, render_ahead
 from monitor.health import Health, StateChange
 from monitor.metrics import AlertingNumbers, DaemonMetrics, TargetMetrics
 from monitor.notify.alertmanager import RESEND_INTERVAL
@@ -289,7 +289,7 @@ class Daemon:
         obs = self.chains.observe(run.target, obs, self.clock.wall())
         run.metrics.record(obs)
         change = run.health.observe(obs, self.clock.monotonic())
-        rendered(run)  # now, a little per probe, rather than all at once in the next scrape
+        render_ahead(run)  # now, a little per probe, rather than all in the next scrape
         log.debug("probe", target=name, reason=obs.reason.value, latency=obs.latency,
                   detail=obs.detail)
         if change is not None:

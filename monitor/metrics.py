@@ -1,8 +1,8 @@
 """The numbers behind /metrics (SPEC section 5).
 
-Target metrics are kept as plain numbers next to each target and turned into text only when
-scraped (monitor/exposition.py), so a probe costs a few dict updates and label sets can
-differ per target (static labels).
+Target metrics are kept as plain numbers next to each target and turned into text once per
+scrape at most (monitor/exposition.py), so a probe costs a few dict updates and a render, and
+label sets can differ per target (static labels).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class TargetMetrics:
     label_set: LabelSet | None = None  # its labels rendered for /metrics (exposition.py)
     version: int = 0  # counts observations recorded, so /metrics can tell what changed
     rendered: Rendered | None = None  # its /metrics lines as of a version (exposition.py)
+    scraped: bool = True  # a scrape took its lines since a probe last rendered them
 
     @classmethod
     def for_target(cls, target: TargetBase) -> TargetMetrics:

@@ -15,7 +15,7 @@ from checks.exchange import ExchangeTarget
 from checks.http import HttpTarget
 from checks.price import PriceTarget
 from monitor.correlate import ChainView
-from monitor.exposition import Exposition, number
+from monitor.exposition import Exposition, number, render_ahead
 from monitor.health import Health
 from monitor.metrics import DaemonMetrics, TargetMetrics
 from monitor.observation import EVENT_LAG_BUCKETS, Fact, Observation, Reason, StreamStats
@@ -214,6 +214,30 @@ def test_only_targets_that_changed_are_rendered_again() -> None:
     items[0].health.observe(obs, now=2.0)  # the state alone changing is seen too
     assert ('outagemon_target_state{kind="exchange",provider="binance",state="down",'
             'target="binance-btc"} 1.0') in expo.render_now().decode()
+
+
+def test_a_probe_renders_ahead_once_per_scrape() -> None:
+    items = views()
+    item = items[0]
+    expo = make_exposition(items)
+
+    def probe() -> None:
+        item.metrics.record(Observation("binance-btc", 3.0, Reason.OK, 0.2))
+        render_ahead(item)
+
+    probe()  # never scraped yet: rendered now
+    first = item.metrics.rendered
+    assert first is not None and first.key[0] == item.metrics.version
+    probe()  # probed again before a scrape: left for the scrape
+    assert item.metrics.rendered is first
+    text = expo.render_now()
+    assert item.metrics.rendered is not first  # the scrape rendered the stale lines
+    assert all(piece in text for piece in item.metrics.rendered.lines)
+    probe()  # the first probe after a scrape renders ahead again
+    assert item.metrics.rendered.key[0] == item.metrics.version
+    ahead = item.metrics.rendered
+    expo.render_now()
+    assert item.metrics.rendered is ahead  # and the scrape used it
 
 
 async def test_a_scrape_lets_the_event_loop_run_between_slices() -> None:
