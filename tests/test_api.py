@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,29 @@ async def test_reload_from_loopback_and_with_admin_token(running: Any) -> None:
         headers = {"Authorization": "Bearer s3cret-admin-token"}
         async with session.post(guarded + "/-/reload", headers=headers) as resp:
             assert resp.status == 200
+
+
+async def test_a_reload_reads_the_config_off_the_event_loop(
+    serve_app: Callable[[web.Application], Awaitable[LocalServer]], tmp_path: Path
+) -> None:
+    config = config_for(await serve_app(await venue_app()))
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_loader() -> Config:  # a big config being parsed
+        reading.set()
+        assert release.wait(timeout=10), "the event loop stood still while the config was read"
+        return config
+
+    daemon = Daemon(config, loader=slow_loader, state_path=str(tmp_path / "state.db"))
+    await daemon.start()
+    try:
+        reload = asyncio.create_task(daemon.reload())
+        await wait_for(reading.is_set, what="the loader to start")  # the loop still turns
+        release.set()
+        result = await reload
+    finally:
+        await daemon.stop()
+    assert sorted(result.unchanged) == ["bad", "good"]
 
 
 async def test_alerts_api_lists_the_down_target(running: Any) -> None:
