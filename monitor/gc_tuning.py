@@ -29,9 +29,10 @@ def freeze_long_lived() -> None:
     """Collect, then exempt every object alive now from future collections.
 
     What an earlier call froze is let go first: a frozen object that later becomes cyclic
-    garbage is never collected, and a reload freezes every open stream connection, whose
-    cycle (with about 300 KiB of zlib state) is garbage once it reconnects. Without the
-    unfreeze, each reload kept them all for good (the soak, docs/performance.md)."""
+    garbage is never collected. A reload freezes whatever is alive then, probes in flight
+    included; when stream connections were still reference cycles (with about 300 KiB of
+    zlib state each), each reload kept every one of them for good once it reconnected (the
+    soak, docs/performance.md)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
