@@ -160,13 +160,8 @@ class AlertEngine:
             target = snap.target
             name = target.name
             cached = implied.get(name)
-            if cached is None or cached[0] is not snap:
-                self._note_state(name, snap.state, now)
-                found = target_candidates(snap, now=now, vantage=self.vantage,
-                                          default_severity=severity)
-                implied[name] = (snap, found)
-            else:
-                found = cached[1]
+            found = (cached[1] if cached is not None and cached[0] is snap
+                     else self._derive(snap, now))
             if found:
                 scan.candidates.extend(found)
             if snap.state is State.UNKNOWN:
@@ -182,6 +177,23 @@ class AlertEngine:
                 self._last_state.pop(gone, None)
         self._forget_old_flips(now)
         return scan
+
+    def derive(self, snap: TargetSnapshot, now: float) -> None:
+        """Work out what a target's new snapshot implies as soon as it exists (the daemon
+        calls this as each probe lands), so the next evaluation finds it done rather than
+        deriving every target probed since the last one in a single turn of the event loop.
+        The severity check stays with the evaluation."""
+        cached = self._implied.get(snap.target.name)
+        if cached is None or cached[0] is not snap:
+            self._derive(snap, now)
+
+    def _derive(self, snap: TargetSnapshot, now: float) -> list[Candidate]:
+        name = snap.target.name
+        self._note_state(name, snap.state, now)
+        found = target_candidates(snap, now=now, vantage=self.vantage,
+                                  default_severity=self._implied_severity)
+        self._implied[name] = (snap, found)
+        return found
 
     def _candidates(self, snaps: Sequence[TargetSnapshot], scan: _Scan,
                     chains: Sequence[ChainView], now: float

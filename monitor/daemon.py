@@ -300,6 +300,7 @@ class Daemon:
         run.metrics.record(obs)
         change = run.health.observe(obs, self.clock.monotonic())
         render_ahead(run)  # now, a little per probe, rather than all in the next scrape
+        self.alerts.derive(run.snapshot(), self.clock.wall())  # likewise for the alert loop
         log.debug("probe", target=name, reason=obs.reason.value, latency=obs.latency,
                   detail=obs.detail)
         if change is not None:

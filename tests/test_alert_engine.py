@@ -71,6 +71,36 @@ def test_fire_waits_group_wait_then_repeats_then_resolves() -> None:
     assert engine.active() == []
 
 
+def test_what_a_snapshot_implies_is_derived_as_it_lands_and_reused(
+        monitor_derivations: list[str]) -> None:
+    config = make_config([http("a"), http("b")])
+    engine = AlertEngine(config, vantage="eu")
+    down = snap(config, "a", State.DOWN, reason=Reason.TIMEOUT)
+    up = snap(config, "b", State.UP)
+    engine.derive(down, T0)  # as the probe lands
+    assert monitor_derivations == ["a"]
+    engine.derive(down, T0 + 1)  # the same snapshot again: nothing to do
+    assert engine.evaluate(T0 + 1, [down, up]) == []  # pending for group_wait
+    assert monitor_derivations == ["a", "b"]  # the evaluation derived only the other one
+    assert names(engine.evaluate(T0 + 6, [down, up])) == [("firing", "TargetDown", "a")]
+    assert monitor_derivations == ["a", "b"]
+
+
+@pytest.fixture
+def monitor_derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The targets whose alerts the engine derives, in order."""
+    from monitor import alert_engine
+    seen: list[str] = []
+    derive = alert_engine.target_candidates
+
+    def counting(snapshot: TargetSnapshot, **keys: Any) -> Any:
+        seen.append(snapshot.target.name)
+        return derive(snapshot, **keys)
+
+    monkeypatch.setattr(alert_engine, "target_candidates", counting)
+    return seen
+
+
 def test_alert_shape() -> None:
     config = make_config([http("a", provider="coinbase", labels={"team": "core"})])
     engine = AlertEngine(config, vantage="eu")
