@@ -184,11 +184,11 @@ class _Dial:
 
 
 # The library builds its connection object inside our task, so it can find its dial here.
+_DIAL: ContextVar[_Dial | None] = ContextVar("outagemon_stream_dial", default=None)
+
+
 def _nothing() -> None:
     pass
-
-
-_DIAL: ContextVar[_Dial | None] = ContextVar("outagemon_stream_dial", default=None)
 
 
 class _StampedConnection(ClientConnection):

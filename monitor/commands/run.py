@@ -33,8 +33,10 @@ def run_command(config_path: str | None, *, host: str, port: int, state: str,
         return EXIT_USAGE
     tune_for_daemon()
     pin_mmap_threshold()
-    return run_async(serve(config, lambda: load_config(config_path), host=host, port=port,
-                           state=state, shard=shard, on_targets_set=freeze_long_lived))
+    daemon = serve(config, lambda: load_config(config_path), host=host, port=port,
+                   state=state, shard=shard, on_targets_set=freeze_long_lived)
+    del config  # the daemon owns it now: after a reload nothing else may hold it
+    return run_async(daemon)
 
 
 async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, state: str,
@@ -43,6 +45,7 @@ async def serve(config: Config, loader: ConfigLoader, *, host: str, port: int, s
     """Run the daemon and its server until `stop` (or SIGTERM/SIGINT); `on_targets_set` runs
     once the targets are set up, at start and after each reload."""
     daemon = Daemon(config, loader=loader, state_path=state, shard=shard)
+    del config  # held by this frame, the first config would outlive every reload
     stop = stop or asyncio.Event()
     await daemon.start()
     on_targets_set()
