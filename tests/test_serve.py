@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import signal
+import socket
 import weakref
 from pathlib import Path
+
+import aiohttp
 
 from monitor.commands.run import serve
 from monitor.config import load_config
@@ -20,28 +21,34 @@ targets:
 """
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def test_a_reload_lets_the_first_config_go(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG)
     first = load_config(str(path))
     first_alive = weakref.ref(first)
-    targets_set = 0
-
-    def on_targets_set() -> None:
-        nonlocal targets_set
-        targets_set += 1
-
+    port = free_port()
     stop = asyncio.Event()
     server = asyncio.create_task(serve(
-        first, lambda: load_config(str(path)), host="127.0.0.1", port=0,
-        state=str(tmp_path / "state.db"), shard=None, stop=stop,
-        on_targets_set=on_targets_set))
+        first, lambda: load_config(str(path)), host="127.0.0.1", port=port,
+        state=str(tmp_path / "state.db"), shard=None, stop=stop))
     del first
+    reload_url = f"http://127.0.0.1:{port}/-/reload"
     try:
-        await wait_for(lambda: signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL,
-                       what="the SIGHUP handler")
-        os.kill(os.getpid(), signal.SIGHUP)
-        await wait_for(lambda: targets_set == 2, what="the reload")
+        async with aiohttp.ClientSession() as session:
+            async def reloaded() -> bool:
+                try:
+                    async with session.post(reload_url) as resp:
+                        return resp.status == 200
+                except aiohttp.ClientConnectionError:  # not listening yet
+                    return False
+
+            await wait_for(reloaded, what="a reload through the API")
         gc.collect()
         assert first_alive() is None  # a process that reloads holds one config, not two
     finally:
