@@ -296,11 +296,12 @@ class Daemon:
         if run is None:
             return
         run.probes += 1
-        obs = self.chains.observe(run.target, obs, self.clock.wall())
+        now = self.clock.wall()
+        obs = self.chains.observe(run.target, obs, now)
         run.metrics.record(obs)
         change = run.health.observe(obs, self.clock.monotonic())
         render_ahead(run)  # now, a little per probe, rather than all in the next scrape
-        self.alerts.derive(run.snapshot(), self.clock.wall())  # likewise for the alert loop
+        self.alerts.derive(run.snapshot(), now)  # likewise for the alert loop
         log.debug("probe", target=name, reason=obs.reason.value, latency=obs.latency,
                   detail=obs.detail)
         if change is not None:

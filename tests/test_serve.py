@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 import weakref
 from pathlib import Path
 
@@ -13,18 +12,13 @@ import aiohttp
 from monitor.commands.run import serve
 from monitor.config import load_config
 from tests.conftest import wait_for
+from tests.notify.receiver import free_port
 
 CONFIG = """
 defaults: {interval: 60s, timeout: 1s}
 targets:
   - {name: refused, kind: http, url: "http://127.0.0.1:9/"}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_reload_lets_the_first_config_go(tmp_path: Path) -> None:
