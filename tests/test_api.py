@@ -32,7 +32,7 @@ async def venue_app() -> web.Application:
     return app
 
 
-def config_for(server: LocalServer, **server_settings: Any) -> Config:
+def config_for(server: LocalServer, broken: str = "/broken", **server_settings: Any) -> Config:
     return Config.model_validate({
         "vantage": "test-vantage",
         "defaults": {"interval": "1s", "timeout": "1s"},
@@ -41,7 +41,7 @@ def config_for(server: LocalServer, **server_settings: Any) -> Config:
         "targets": [
             {"name": "good", "kind": "http", "url": server.url("/ok"), "provider": "acme",
              "labels": {"tier": "1"}},
-            {"name": "bad", "kind": "http", "url": server.url("/broken")},
+            {"name": "bad", "kind": "http", "url": server.url(broken)},
         ],
     })
 
@@ -182,6 +182,25 @@ async def test_a_reload_reads_the_config_off_the_event_loop(
     finally:
         await daemon.stop()
     assert sorted(result.unchanged) == ["bad", "good"]
+
+
+async def test_a_reload_keeps_one_copy_of_each_unchanged_definition(
+    serve_app: Callable[[web.Application], Awaitable[LocalServer]], tmp_path: Path
+) -> None:
+    server = await serve_app(await venue_app())
+    first = config_for(server)
+    changed = config_for(server, broken="/broken?v=2")  # parsed anew, as a reload does
+    daemon = Daemon(first, loader=lambda: changed, state_path=str(tmp_path / "state.db"))
+    await daemon.start()
+    try:
+        result = await daemon.reload()
+        targets = {t.name: t for t in daemon.config.targets}
+        running = {name: run.target for name, run in daemon.runs.items()}
+    finally:
+        await daemon.stop()
+    assert result.unchanged == ["good"] and result.changed == ["bad"]
+    assert targets["good"] is running["good"] is first.targets[0]
+    assert targets["bad"] is running["bad"] is changed.targets[1]
 
 
 async def test_alerts_api_lists_the_down_target(running: Any) -> None:

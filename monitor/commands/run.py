@@ -11,6 +11,7 @@ import structlog
 
 from monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
 from monitor.config import ConfigError, load_config
+from monitor.config_child import load_config_apart
 from monitor.daemon import ConfigLoader, Daemon
 from monitor.gc_tuning import freeze_long_lived, tune_for_daemon
 from monitor.heap import maintain, pin_mmap_threshold
@@ -33,7 +34,7 @@ def run_command(config_path: str | None, *, host: str, port: int, state: str,
         return EXIT_USAGE
     tune_for_daemon()
     pin_mmap_threshold()
-    daemon = serve(config, lambda: load_config(config_path), host=host, port=port,
+    daemon = serve(config, lambda: load_config_apart(config_path), host=host, port=port,
                    state=state, shard=shard, on_targets_set=freeze_long_lived)
     del config  # the daemon owns it now: after a reload nothing else may hold it
     return run_async(daemon)
