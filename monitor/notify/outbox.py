@@ -46,6 +46,9 @@ log = structlog.get_logger(__name__)
 PENDING = "pending"
 FAILED = "failed"
 KEEP_FAILED = 100  # failed notifications kept per notifier
+# Notifications per notifier a dispatch round reads: a round sends them in order and stops at
+# the first that has to wait for a retry, and the next round reads on.
+DUE_BATCH = 20
 MAX_DETAIL = 300
 
 SCHEMA = """
@@ -239,23 +242,38 @@ class Outbox:
                         "holds some alert's latest state", notifier=notifier,
                         pending=count - len(superseded), limit=self.per_notifier_limit)
 
-    async def due(self, now: float, notifiers: set[str] | None = None) -> list[OutboxEntry]:
-        """Pending notifications with next_attempt <= now, oldest first; a notification that
-        waits for a later retry holds back the later ones of its notifier."""
+    async def due(self, now: float, notifiers: set[str] | None = None, *,
+                  limit: int = DUE_BATCH) -> list[OutboxEntry]:
+        """The head of each notifier's queue that is due at `now`: its oldest pending
+        notifications up to the first that waits for a later retry (which holds back the later
+        ones), at most `limit` of them; all notifiers' together, oldest first.
+
+        Only the head: a backlog of a thousand notifications (a receiver failing for a while)
+        is never read and decoded whole, which took tens of MiB at each round."""
         db = self._require()
-        async with self._lock, db.execute(
-            "SELECT o.seq, o.body, o.attempts, o.next_attempt, o.detail, o.notifier "
-            "FROM notify_outbox o WHERE o.state = ? AND o.next_attempt <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM notify_outbox p WHERE p.notifier = o.notifier "
-            "AND p.state = ? AND p.seq < o.seq AND p.next_attempt > ?) ORDER BY o.seq",
-            (PENDING, now, PENDING, now),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        async with self._lock:
+            if notifiers is None:
+                async with db.execute(
+                    "SELECT DISTINCT notifier FROM notify_outbox WHERE state = ?", (PENDING,)
+                ) as cursor:
+                    notifiers = {str(row[0]) for row in await cursor.fetchall()}
+            heads: list[tuple[int, bytes, int, float, str]] = []
+            for notifier in sorted(notifiers):
+                async with db.execute(
+                    "SELECT seq, body, attempts, next_attempt, detail FROM notify_outbox "
+                    "WHERE notifier = ? AND state = ? ORDER BY seq LIMIT ?",
+                    (notifier, PENDING, limit),
+                ) as cursor:
+                    rows = await cursor.fetchall()
+                for seq, body, attempts, next_attempt, detail in rows:
+                    if next_attempt > now:
+                        break
+                    heads.append((seq, body, attempts, next_attempt, detail))
+        heads.sort()
         return [
             OutboxEntry(seq=seq, notification=decode_notification(body), attempts=attempts,
                         next_attempt=next_attempt, detail=detail)
-            for seq, body, attempts, next_attempt, detail, notifier in rows
-            if notifiers is None or notifier in notifiers
+            for seq, body, attempts, next_attempt, detail in heads
         ]
 
     async def next_due(self) -> float | None:

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from monitor.alerting import AlertStatus
 from monitor.clock import FakeClock
-from monitor.notify.outbox import Dispatcher, Outbox, backoff_delay
+from monitor.notify.outbox import DUE_BATCH, Dispatcher, Outbox, backoff_delay
 from monitor.notify.webhook import WebhookNotifier
 from tests.notify.receiver import (
     Receiver,
@@ -181,6 +181,37 @@ async def test_order_kept_per_notifier(outbox: Outbox, receiver: Receiver) -> No
         assert receiver.ids == ["firing", "firing", "resolved"]
     finally:
         await dispatcher.stop()
+
+
+async def test_a_round_reads_only_the_head_of_a_backlog(outbox: Outbox) -> None:
+    for i in range(DUE_BATCH * 3):
+        await outbox.enqueue(make_notification(f"h{i}"), now=NOW)
+    await outbox.enqueue(make_notification("o0", notifier="other"), now=NOW)
+    due = await outbox.due(NOW)
+    assert [e.id for e in due] == [f"h{i}" for i in range(DUE_BATCH)] + ["o0"]
+    await outbox.mark_retry("h0", NOW + 5, "HTTP 503")  # the head waits: so does the rest
+    assert [e.id for e in await outbox.due(NOW)] == ["o0"]
+    assert [e.id for e in await outbox.due(NOW + 5)][:2] == ["h0", "h1"]
+
+
+async def test_a_backlog_longer_than_a_round_goes_out_whole_and_in_order(
+    outbox: Outbox, receiver: Receiver
+) -> None:
+    receiver.script = [*(Reply(200) for _ in range(DUE_BATCH * 2)), Reply(503)]
+    dispatcher = dispatcher_for(outbox, receiver)
+    sent = [f"n{i}" for i in range(DUE_BATCH * 3 + 1)]
+    try:
+        for nid in sent:
+            await outbox.enqueue(make_notification(nid), now=NOW)
+        assert await dispatcher.run_once(NOW) == DUE_BATCH
+        assert await dispatcher.run_once(NOW) == DUE_BATCH
+        assert await dispatcher.run_once(NOW) == 1  # a 503: the rest waits for its retry
+        assert await dispatcher.run_once(NOW + 1) == DUE_BATCH
+        assert await dispatcher.run_once(NOW + 1) == 1
+        assert await outbox.pending_count("hook") == 0
+    finally:
+        await dispatcher.stop()
+    assert receiver.ids == sent[: DUE_BATCH * 2 + 1] + sent[DUE_BATCH * 2:]
 
 
 async def test_receiver_down_then_restart_delivers_everything(
