@@ -10,6 +10,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
 class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never jumps; only differences mean anything."""
@@ -19,6 +23,9 @@ class Clock(Protocol):
 
     async def sleep_until(self, deadline: float) -> None:
         """Return once monotonic() >= deadline."""
+
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> Cancellable:
+        """Call `callback` (on the event loop) once monotonic() >= deadline."""
 
     def timeout_at(self, deadline: float) -> asyncio.Timeout | _FakeTimeout:
         """An async context manager raising TimeoutError in the block once deadline passes."""
@@ -35,6 +42,10 @@ class RealClock:
         delay = deadline - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + (deadline - time.monotonic()), callback)
 
     def timeout_at(self, deadline: float) -> asyncio.Timeout:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 
 import pytest
@@ -174,3 +175,27 @@ async def test_remove_stops_a_job(clock: FakeClock) -> None:
         sched.add("x", interval=1.0, timeout=1.0, probe=probe)
         sched.add("x", interval=1.0, timeout=1.0, probe=probe)
     await sched.stop()
+
+
+async def test_a_job_waiting_for_its_tick_holds_no_task_and_few_objects(clock: FakeClock) -> None:
+    rec = Recorder()
+    sched = make(clock, rec)
+
+    async def probe() -> Observation:
+        return ok(clock, "w")
+
+    gc.collect()
+    before = len(gc.get_objects())
+    jobs = 1000
+    for i in range(jobs):
+        sched.add(f"w{i}", interval=10.0, timeout=1.0, probe=probe)
+    await clock.advance(10.0)  # each has run once and waits for its next tick
+    rec.results.clear()
+    gc.collect()
+    per_job = (len(gc.get_objects()) - before) / jobs
+    probes_alive = [t for t in asyncio.all_tasks() if t.get_name().startswith("probe:")]
+    await sched.stop()
+    assert probes_alive == []
+    # the job, its stats and a little; a task sleeping per job kept about a dozen
+    # (coroutines, future, timer handle, context, ...) for the collector to walk
+    assert per_job <= 4

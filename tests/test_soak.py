@@ -75,7 +75,14 @@ def test_streams_reconnecting_move_tasks_and_fds_without_a_leak() -> None:
 def test_a_task_leak_is_caught() -> None:
     result = verdict(series(lambda i: sample(i, tasks=TARGETS + 2 * STREAMS + 10 + i,
                                              **busy(i))))
-    assert missed(result) == ["asyncio tasks - connected streams, max first/last quarter"]
+    assert missed(result) == ["asyncio tasks - connected streams, least first/last quarter"]
+
+
+def test_probes_in_flight_move_tasks_without_a_leak() -> None:
+    # a fault hangs 300 probes now and then, late in the window: a task each until it times out
+    result = verdict(series(lambda i: sample(
+        i, tasks=TARGETS + 2 * STREAMS + (300 if i % 5 == 0 and i > 30 else 0), **busy(i))))
+    assert missed(result) == []
 
 
 def test_rss_growth_of_six_percent_is_caught() -> None:
