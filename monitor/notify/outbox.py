@@ -442,8 +442,9 @@ class Dispatcher:
         attempts = await asyncio.gather(
             *(self._serve(name, queue, at) for name, queue in by_notifier.items())
         )
-        self.queue_depth.update(dict.fromkeys(self.notifiers, 0))
-        self.queue_depth.update(await self.outbox.pending_counts())
+        depth = dict.fromkeys(self.notifiers, 0)
+        depth.update(await self.outbox.pending_counts())
+        self.queue_depth.update(depth)  # at once: a scrape meanwhile must not read zeros
         return sum(attempts)
 
     async def _serve(self, name: str, queue: list[OutboxEntry], now: float) -> int:

@@ -214,6 +214,28 @@ async def test_a_backlog_longer_than_a_round_goes_out_whole_and_in_order(
     assert receiver.ids == sent[: DUE_BATCH * 2 + 1] + sent[DUE_BATCH * 2:]
 
 
+async def test_the_queue_depth_never_reads_zero_while_it_is_refreshed(
+    outbox: Outbox, receiver: Receiver
+) -> None:
+    receiver.script = [Reply(503)]
+    dispatcher = dispatcher_for(outbox, receiver)
+    for i in range(3):
+        await dispatcher.enqueue(make_notification(f"q{i}"))
+    seen: list[int] = []
+    counts = outbox.pending_counts
+
+    async def watched() -> dict[str, int]:
+        seen.append(dispatcher.queue_depth["hook"])  # what a scrape would read meanwhile
+        return await counts()
+
+    outbox.pending_counts = watched  # type: ignore[method-assign]
+    try:
+        await dispatcher.run_once(NOW)
+    finally:
+        await dispatcher.stop()
+    assert seen == [3] and dispatcher.queue_depth["hook"] == 3
+
+
 async def test_receiver_down_then_restart_delivers_everything(
     tmp_path: Path, idle_receiver: Receiver
 ) -> None:
